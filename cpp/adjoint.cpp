@@ -1,0 +1,106 @@
+#include "adjoint.hpp"
+
+#include <vector>
+
+#include "errors.hpp"
+#include "legendre.hpp"
+#include "local_state.hpp"
+#include "loss.hpp"
+
+namespace pixelkinetics {
+
+double trajectory_loss(const Particle& particle, const Trajectory& traj, const Eigen::VectorXd& theta,
+                       const SolverSettings& settings) {
+  double loss = theta_penalty(particle.grid, theta, settings.lam_s, settings.lam_0, nullptr);
+  for (std::size_t n = 1; n < traj.steps.size(); ++n) {
+    if (traj.steps[n].frame >= 1) loss += frame_misfit(particle, traj.steps[n].frame, traj.c[n], settings.sigma, nullptr);
+  }
+  return loss;
+}
+
+namespace {
+
+// Adds (lambda)^T df/dp of one step, f = R + D div, to the gradient.
+void accumulate_parameter_gradient(const Particle& particle, const GlobalParams& g, const Eigen::VectorXd& c,
+                                   const LocalState& s, const Eigen::VectorXd& lambda, LossGradient& out) {
+  const int n = particle.n_sites();
+  const int n_a = static_cast<int>(g.a.size()), n_b = static_cast<int>(g.b.size());
+  Eigen::VectorXd& G = out.globals;
+
+  // Parameters inside mu act through psi = R_eta lambda + D K lambda, with K the mobility operator
+  // (symmetric), since df/dq = R_eta dmu/dq + D K dmu/dq.
+  Eigen::VectorXd psi;
+  apply_mobility_operator(particle.grid, s, lambda, psi);
+  psi = s.dR_deta.cwiseProduct(lambda) + g.D * psi;
+
+  std::vector<double> p(std::max(n_a + 1, n_b) + 1), dp(p.size());
+  for (int i = 0; i < n; ++i) {
+    const double lR = lambda[i] * s.R[i];
+    out.theta[i] += lR;
+    G[gidx::k0] += lambda[i] * s.rate_per_k0[i];
+    G[gidx::alpha] -= lR * s.eta[i];  // dg/dalpha = -eta g
+    G[gidx::Omega] += psi[i] * (1.0 - 2.0 * c[i]);
+    G[gidx::kappa] -= psi[i] * s.lap_c[i];
+    G[gidx::B] += psi[i] * (c[i] - s.cbar);
+    G[gidx::D] += lambda[i] * s.div[i];
+    if (n_a > 0 || n_b > 0) {
+      legendre(2.0 * c[i] - 1.0, static_cast<int>(p.size()), p.data(), dp.data());
+      for (int m = 1; m <= n_a; ++m) G[gidx::a_first + m - 1] += psi[i] * p[m];
+      for (int m = 0; m < n_b; ++m) G[gidx::a_first + n_a + m] += lR * p[m];
+    }
+  }
+}
+
+}  // namespace
+
+LossGradient loss_and_gradient(const Particle& particle, const GlobalParams& g, const Eigen::VectorXd& theta,
+                               const SolverSettings& settings, Trajectory& traj) {
+  const int n_sites = particle.n_sites();
+  LossGradient out;
+  out.globals.setZero(g.n_globals());
+  out.theta.setZero(n_sites);
+  out.loss = theta_penalty(particle.grid, theta, settings.lam_s, settings.lam_0, &out.theta);
+
+  const Eigen::VectorXd exp_theta = theta.array().exp();
+  BorderedSolver solver(settings.linear_solver);
+  LocalState s;
+  StepSystem sys;
+  Eigen::VectorXd source, lambda, lambda_next1 = Eigen::VectorXd::Zero(n_sites),
+                                  lambda_next2 = Eigen::VectorXd::Zero(n_sites);
+  double coupling1 = 0.0, coupling2 = 0.0;  // a1^{n+1}/dt_{n+1}, a2^{n+2}/dt_{n+2}
+  double coupling2_pending = 0.0;           // a2^{n+1}/dt_{n+1}, used one step further back
+
+  const int n_steps = static_cast<int>(traj.steps.size()) - 1;
+  for (int n = n_steps; n >= 1; --n) {
+    const StepRecord& rec = traj.steps[n];
+    const Eigen::VectorXd& c = traj.c[n];
+    Eigen::VectorXd rhs = -coupling1 * lambda_next1 - coupling2 * lambda_next2;
+    if (rec.frame >= 1) {
+      const double misfit = frame_misfit(particle, rec.frame, c, settings.sigma, &source);
+      out.misfit += misfit;
+      out.loss += misfit;
+      rhs += source;
+    }
+
+    evaluate_local_state(particle, g, exp_theta, c, rec.V, rec.cbar, s, /*with_flux=*/true);
+    if (!solver.factorize(particle.grid, g, s, rec.a0 / rec.dt))
+      throw SolverError(particle.name, rec.t, 0.0, "adjoint: Newton matrix is singular");
+    border_of(particle, g, s, sys);
+    double nu = 0.0;
+    if (!solver.solve_transposed(sys.u, sys.w, sys.corner, rhs, 0.0, lambda, nu))
+      throw SolverError(particle.name, rec.t, 0.0, "adjoint: bordered transposed solve failed");
+    ++traj.stats.n_adjoint_solves;
+
+    accumulate_parameter_gradient(particle, g, c, s, lambda, out);
+
+    lambda_next2 = lambda_next1;
+    lambda_next1 = lambda;
+    coupling2 = coupling2_pending;
+    coupling1 = rec.a1 / rec.dt;
+    coupling2_pending = rec.a2 / rec.dt;
+  }
+  traj.stats.add_linear(solver.stats());
+  return out;
+}
+
+}  // namespace pixelkinetics

@@ -1,0 +1,34 @@
+#pragma once
+/// \file adjoint.hpp
+/// Discrete adjoint of the time stepper (MODEL.md section 7).
+///
+/// With H^n(u^n, c^{n-1}, c^{n-2}; p) = 0 the residual of step n (stepper.hpp) and J the misfit at the
+/// frame steps, the multipliers solve, backward in time, one transposed bordered system per step:
+///   (dH^n/du^n)^T lambda^n = dJ/du^n - (a1^{n+1}/dt_{n+1}) lambda^{n+1} - (a2^{n+2}/dt_{n+2}) lambda^{n+2}
+/// and dJ/dp = sum_n (lambda^n)^T df^n/dp, where f = R + D div is the right-hand side of the ODE.
+
+#include <Eigen/Core>
+
+#include "particle.hpp"
+#include "stepper.hpp"
+
+namespace pixelkinetics {
+
+/// Loss of one particle and its gradient.
+struct LossGradient {
+  double loss = 0.0;            ///< misfit + theta penalty
+  double misfit = 0.0;          ///< data term alone
+  Eigen::VectorXd globals;      ///< d loss / d (k0, alpha, Omega, kappa, B, D, a_1.., b_0..)
+  Eigen::VectorXd theta;        ///< d loss / d theta_i
+};
+
+/// Loss of a solved trajectory (misfit at frames >= 1 plus the theta penalty).
+double trajectory_loss(const Particle& particle, const Trajectory& traj, const Eigen::VectorXd& theta,
+                       const SolverSettings& settings);
+
+/// Loss and exact discrete gradient. Re-factorises the Newton matrix at each converged state;
+/// adds its work to traj.stats.
+LossGradient loss_and_gradient(const Particle& particle, const GlobalParams& g, const Eigen::VectorXd& theta,
+                               const SolverSettings& settings, Trajectory& traj);
+
+}  // namespace pixelkinetics

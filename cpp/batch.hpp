@@ -1,0 +1,52 @@
+#pragma once
+/// \file batch.hpp
+/// Many independent constraint groups solved in parallel: the unit of parallel work is one particle
+/// with its own time grid, scheduled dynamically (largest first) over OpenMP threads.
+
+#include <Eigen/Core>
+#include <vector>
+
+#include "particle.hpp"
+#include "stepper.hpp"
+
+namespace pixelkinetics {
+
+enum class BatchMode {
+  Simulate,        ///< forward solve only
+  Loss,            ///< forward solve and loss
+  LossAndGradient  ///< forward solve, loss and the adjoint gradient
+};
+
+/// Output of one particle.
+struct ParticleResult {
+  Eigen::MatrixXd concentration;  ///< (T, n_sites) at the frame times
+  Eigen::VectorXd voltage;        ///< (T) V at the frame times (NaN at frame 0 under rate driving)
+  double loss = 0.0;              ///< misfit + theta penalty (Loss modes)
+  double misfit = 0.0;
+  Eigen::VectorXd grad_globals;   ///< (LossAndGradient)
+  Eigen::VectorXd grad_theta;     ///< (LossAndGradient)
+  SolverStats stats;
+};
+
+/// The particles of one problem, converted once and solved many times.
+class Batch {
+ public:
+  explicit Batch(std::vector<Particle> particles) : particles_(std::move(particles)) {}
+  const std::vector<Particle>& particles() const { return particles_; }
+
+ private:
+  std::vector<Particle> particles_;
+};
+
+/// Solves every particle. `theta[k]` belongs to particles[k]. Exceptions raised for any particle are
+/// re-thrown (the first one, in particle order) after all threads have finished.
+std::vector<ParticleResult> solve_batch(const std::vector<Particle>& particles, const GlobalParams& g,
+                                        const std::vector<Eigen::VectorXd>& theta, const SolverSettings& settings,
+                                        BatchMode mode);
+
+/// OpenMP thread control (no-ops returning 1 / false without OpenMP).
+void set_num_threads(int n);
+int num_threads();
+bool has_openmp();
+
+}  // namespace pixelkinetics

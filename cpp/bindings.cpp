@@ -1,0 +1,135 @@
+// Python bindings of the pixelkinetics core: conversion, GIL release and exception registration only.
+#include <pybind11/eigen.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "batch.hpp"
+#include "errors.hpp"
+#include "params.hpp"
+
+namespace py = pybind11;
+using namespace pixelkinetics;
+
+namespace {
+
+py::dict stats_to_dict(const SolverStats& s) {
+  py::dict d;
+  d["n_steps"] = s.n_steps;
+  d["n_newton"] = s.n_newton;
+  d["n_halvings"] = s.n_halvings;
+  d["n_factorizations"] = s.n_factorizations;
+  d["n_symmetric"] = s.n_symmetric;
+  d["n_lu_fallbacks"] = s.n_lu_fallbacks;
+  d["n_adjoint_solves"] = s.n_adjoint_solves;
+  return d;
+}
+
+Particle make_particle(const std::string& name, py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast> mask,
+                       double h, bool connect, Eigen::VectorXd site_weight, Eigen::VectorXd c0,
+                       Eigen::VectorXd times, const std::string& driving, Eigen::VectorXd drive,
+                       Eigen::MatrixXd observed, Eigen::MatrixXd obs_weight) {
+  if (mask.ndim() != 2)
+    throw std::invalid_argument("particle '" + name + "': mask must be 2-D, got " + std::to_string(mask.ndim()) +
+                                " dimensions");
+  std::vector<std::uint8_t> values(mask.data(), mask.data() + mask.size());
+  Grid grid(static_cast<int>(mask.shape(0)), static_cast<int>(mask.shape(1)), values, h, connect);
+  return Particle(name, std::move(grid), std::move(site_weight), std::move(c0), std::move(times),
+                  parse_driving(driving), std::move(drive), std::move(observed), std::move(obs_weight));
+}
+
+py::list solve(const Batch& batch, const GlobalParams& g, const std::vector<Eigen::VectorXd>& theta,
+               const SolverSettings& settings, BatchMode mode) {
+  std::vector<ParticleResult> results;
+  {
+    // Inputs are already C++ objects; nothing below touches Python.
+    py::gil_scoped_release release;
+    results = solve_batch(batch.particles(), g, theta, settings, mode);
+  }
+  py::list out;
+  for (auto& r : results) {
+    py::dict d;
+    d["concentration"] = std::move(r.concentration);
+    d["voltage"] = std::move(r.voltage);
+    d["stats"] = stats_to_dict(r.stats);
+    if (mode != BatchMode::Simulate) {
+      d["loss"] = r.loss;
+      d["misfit"] = r.misfit;
+    }
+    if (mode == BatchMode::LossAndGradient) {
+      d["grad_globals"] = std::move(r.grad_globals);
+      d["grad_theta"] = std::move(r.grad_theta);
+    }
+    out.append(std::move(d));
+  }
+  return out;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "pixelkinetics solver core (C++/Eigen/OpenMP)";
+  py::register_exception<SolverError>(m, "SolverError", PyExc_RuntimeError);
+
+  py::class_<GlobalParams>(m, "GlobalParams")
+      .def(py::init<>())
+      .def_readwrite("k0", &GlobalParams::k0)
+      .def_readwrite("alpha", &GlobalParams::alpha)
+      .def_readwrite("Omega", &GlobalParams::Omega)
+      .def_readwrite("kappa", &GlobalParams::kappa)
+      .def_readwrite("B", &GlobalParams::B)
+      .def_readwrite("D", &GlobalParams::D)
+      .def_readwrite("a", &GlobalParams::a)
+      .def_readwrite("b", &GlobalParams::b)
+      .def_property(
+          "j0_base", [](const GlobalParams& g) { return to_string(g.j0_base); },
+          [](GlobalParams& g, const std::string& s) { g.j0_base = parse_j0_base(s); })
+      .def("names", &GlobalParams::names)
+      .def("validate", &GlobalParams::validate);
+
+  py::class_<SolverSettings>(m, "SolverSettings")
+      .def(py::init<>())
+      .def_property(
+          "scheme", [](const SolverSettings& s) { return to_string(s.scheme); },
+          [](SolverSettings& s, const std::string& v) { s.scheme = parse_scheme(v); })
+      .def_property(
+          "linear_solver", [](const SolverSettings& s) { return to_string(s.linear_solver); },
+          [](SolverSettings& s, const std::string& v) { s.linear_solver = parse_linear_solver(v); })
+      .def_readwrite("n_sub", &SolverSettings::n_sub)
+      .def_readwrite("sigma", &SolverSettings::sigma)
+      .def_readwrite("lam_s", &SolverSettings::lam_s)
+      .def_readwrite("lam_0", &SolverSettings::lam_0)
+      .def_readwrite("newton_tol", &SolverSettings::newton_tol)
+      .def_readwrite("max_newton", &SolverSettings::max_newton)
+      .def_readwrite("max_halvings", &SolverSettings::max_halvings)
+      .def_readwrite("extrapolate", &SolverSettings::extrapolate)
+      .def("validate", &SolverSettings::validate);
+
+  py::class_<Particle>(m, "Particle")
+      .def(py::init(&make_particle), py::arg("name"), py::arg("mask"), py::arg("h"), py::arg("connect"),
+           py::arg("site_weight"), py::arg("c0"), py::arg("times"), py::arg("driving"), py::arg("drive"),
+           py::arg("observed"), py::arg("obs_weight"))
+      .def_readonly("name", &Particle::name)
+      .def_property_readonly("n_sites", &Particle::n_sites)
+      .def_property_readonly("n_frames", &Particle::n_frames)
+      .def_property_readonly("n_edges", [](const Particle& p) { return p.grid.n_edges(); })
+      .def_property_readonly("pixel", [](const Particle& p) { return p.grid.pixel(); })
+      .def_property_readonly("edges", [](const Particle& p) {
+        return std::make_pair(p.grid.edge_i(), p.grid.edge_j());
+      });
+
+  py::class_<Batch>(m, "Batch")
+      .def(py::init<std::vector<Particle>>(), py::arg("particles"))
+      .def_property_readonly("n_particles", [](const Batch& b) { return b.particles().size(); })
+      .def("simulate", [](const Batch& b, const GlobalParams& g, const std::vector<Eigen::VectorXd>& theta,
+                          const SolverSettings& s) { return solve(b, g, theta, s, BatchMode::Simulate); })
+      .def("loss", [](const Batch& b, const GlobalParams& g, const std::vector<Eigen::VectorXd>& theta,
+                      const SolverSettings& s) { return solve(b, g, theta, s, BatchMode::Loss); })
+      .def("loss_and_gradient",
+           [](const Batch& b, const GlobalParams& g, const std::vector<Eigen::VectorXd>& theta,
+              const SolverSettings& s) { return solve(b, g, theta, s, BatchMode::LossAndGradient); });
+
+  m.def("set_num_threads", &set_num_threads, py::arg("n"), "Number of OpenMP threads for particle batches.");
+  m.def("num_threads", &num_threads);
+  m.def("has_openmp", &has_openmp);
+}

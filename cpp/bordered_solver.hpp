@@ -1,0 +1,56 @@
+#pragma once
+/// \file bordered_solver.hpp
+/// Factorisation of the site block A of the Newton matrix and solves with the bordered system
+///   [ A    u      ] [x]   [f]
+///   [ w^T  corner ] [y] = [g]
+/// by a Schur complement on the single border unknown (V under rate driving, the group mean under
+/// potential driving). The transposed system serves the adjoint.
+
+#include <Eigen/SparseCholesky>
+#include <Eigen/SparseLU>
+
+#include "jacobian.hpp"
+
+namespace pixelkinetics {
+
+/// Counts of the linear algebra, reported with the solver statistics.
+struct LinearSolveStats {
+  long n_factorizations = 0;  ///< numeric factorisations of the site block
+  long n_symmetric = 0;       ///< of which symmetric LDLT
+  long n_lu_fallbacks = 0;    ///< symmetric attempts that fell back to LU (indefinite or singular block)
+};
+
+class BorderedSolver {
+ public:
+  explicit BorderedSolver(LinearSolverKind kind) : kind_(kind) {}
+
+  /// Assembles and factorises the site block at state `s`. Returns false when it is singular.
+  bool factorize(const Grid& grid, const GlobalParams& g, const LocalState& s, double diag_time);
+
+  /// Solves the bordered system; false when the Schur complement vanishes or the result is not finite.
+  bool solve(const Eigen::VectorXd& u, const Eigen::VectorXd& w, double corner, const Eigen::VectorXd& f,
+             double g, Eigen::VectorXd& x, double& y) const;
+  /// Solves the transposed bordered system [A^T w; u^T corner][x; y] = [f; g].
+  bool solve_transposed(const Eigen::VectorXd& u, const Eigen::VectorXd& w, double corner,
+                        const Eigen::VectorXd& f, double g, Eigen::VectorXd& x, double& y) const;
+
+  const LinearSolveStats& stats() const { return stats_; }
+
+ private:
+  bool factorize_symmetric(const Grid& grid, const GlobalParams& g, const LocalState& s, double diag_time);
+  bool factorize_lu(const Grid& grid, const GlobalParams& g, const LocalState& s, double diag_time);
+  void solve_block(const Eigen::VectorXd& b, Eigen::VectorXd& x) const;
+  void solve_block_transposed(const Eigen::VectorXd& b, Eigen::VectorXd& x) const;
+
+  LinearSolverKind kind_;
+  JacobianAssembler assembler_;
+  bool symmetric_active_ = false;
+  Eigen::VectorXd row_scale_;
+  Eigen::SimplicialLDLT<Eigen::SparseMatrix<double>> ldlt_;
+  bool ldlt_analyzed_ = false;
+  Eigen::SparseLU<Eigen::SparseMatrix<double>, Eigen::COLAMDOrdering<int>> lu_;
+  bool lu_analyzed_ = false;
+  LinearSolveStats stats_;
+};
+
+}  // namespace pixelkinetics

@@ -1,0 +1,34 @@
+#pragma once
+/// \file kinetics.hpp
+/// Butler-Volmer kinetics with a concentration-dependent exchange current (MODEL.md section 3):
+///   R = k j0(c) (exp(-alpha eta) - exp((1 - alpha) eta)),   R > 0 inserts lithium
+///   ln j0(c) = ln j0_base(c) + sum_{m=0..Mb} b_m P_m(2c - 1)
+
+#include <cmath>
+
+#include "params.hpp"
+
+namespace pixelkinetics {
+
+/// ln j0 and its c-derivative at one concentration.
+struct ExchangeCurrent {
+  double log_j0;   ///< ln j0(c)
+  double dlog_j0;  ///< d ln j0 / dc
+};
+
+/// `p`, `dp` are scratch of size >= b.size() and return P_m(2c - 1), the derivative of ln j0 in b_m.
+ExchangeCurrent exchange_current(const GlobalParams& g, double c, double* p, double* dp);
+
+/// The Butler-Volmer factor g(eta) = exp(-alpha eta) - exp((1 - alpha) eta) and its derivative (< 0).
+struct ButlerVolmer {
+  double g;
+  double dg;
+};
+
+inline ButlerVolmer butler_volmer(double alpha, double eta) {
+  const double reduction = std::exp(-alpha * eta);
+  const double oxidation = std::exp((1.0 - alpha) * eta);
+  return {reduction - oxidation, -alpha * reduction - (1.0 - alpha) * oxidation};
+}
+
+}  // namespace pixelkinetics

@@ -1,0 +1,75 @@
+#pragma once
+/// \file params.hpp
+/// The global model parameters (MODEL.md sections 2-4) and the numerical settings.
+
+#include <string>
+#include <vector>
+
+namespace pixelkinetics {
+
+/// Concentration dependence of the exchange-current prefactor, j0_base(c) in MODEL.md section 3.
+enum class J0Base {
+  One,   ///< j0_base = 1
+  Sqrt,  ///< j0_base = sqrt(c (1 - c))
+  Asym   ///< j0_base = (1 - c) sqrt(c (1 - c))
+};
+
+/// Implicit time integrator (MODEL.md section 6).
+enum class Scheme { BackwardEuler, BDF2 };
+
+/// How the site block of the Newton matrix is factorised.
+enum class LinearSolverKind {
+  Auto,       ///< symmetric LDLT of the row-scaled block when D = 0, sparse LU otherwise
+  Symmetric,  ///< always try the symmetric LDLT first (only possible when D = 0), LU as fallback
+  LU          ///< always the general sparse LU
+};
+
+J0Base parse_j0_base(const std::string& name);
+std::string to_string(J0Base base);
+Scheme parse_scheme(const std::string& name);
+std::string to_string(Scheme scheme);
+LinearSolverKind parse_linear_solver(const std::string& name);
+std::string to_string(LinearSolverKind kind);
+
+/// Global parameters shared by all particles. Energies in units of kT, k0 in 1/s, lengths in pixels.
+struct GlobalParams {
+  double k0 = 1e-2;      ///< rate prefactor k0 [1/s]
+  double alpha = 0.5;    ///< charge-transfer symmetry coefficient, in (0, 1)
+  double Omega = 4.5;    ///< regular-solution interaction parameter [kT]
+  double kappa = 2.0;    ///< gradient-energy coefficient [kT pixel^2]
+  double B = 1.0;        ///< coherency-strain coefficient [kT]
+  double D = 0.0;        ///< Cahn-Hilliard mobility prefactor [pixel^2/s]
+  std::vector<double> a;  ///< Legendre corrections a_1..a_Ma of mu_h
+  std::vector<double> b;  ///< Legendre coefficients b_0..b_Mb of ln j0
+  J0Base j0_base = J0Base::Sqrt;
+
+  /// Number of entries of the global gradient: k0, alpha, Omega, kappa, B, D, a_1.., b_0..
+  int n_globals() const { return 6 + static_cast<int>(a.size() + b.size()); }
+  /// Names of the gradient entries, in gradient order.
+  std::vector<std::string> names() const;
+  /// Throws std::invalid_argument naming the offending parameter.
+  void validate() const;
+};
+
+/// Position of each parameter in the global gradient vector.
+namespace gidx {
+constexpr int k0 = 0, alpha = 1, Omega = 2, kappa = 3, B = 4, D = 5, a_first = 6;
+}
+
+/// Numerical settings of one solve.
+struct SolverSettings {
+  Scheme scheme = Scheme::BackwardEuler;
+  int n_sub = 20;                ///< equal steps per frame interval
+  double sigma = 0.02;           ///< observation noise level of the loss
+  double lam_s = 0.0;            ///< smoothness penalty on theta (per edge)
+  double lam_0 = 0.0;            ///< size penalty on theta
+  LinearSolverKind linear_solver = LinearSolverKind::Auto;
+  double newton_tol = 1e-12;     ///< converged when max(|F| dt / a0, |E|) (a concentration) is below this
+  int max_newton = 20;           ///< Newton iterations before the step is halved
+  int max_halvings = 12;         ///< halvings of one planned step before SolverError
+  bool extrapolate = true;       ///< linear predictor from the two previous states
+
+  void validate() const;
+};
+
+}  // namespace pixelkinetics

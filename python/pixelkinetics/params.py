@@ -1,0 +1,72 @@
+"""Global model parameters (MODEL.md sections 2-3) as a small dataclass."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+from . import _core
+
+J0_BASES = ("one", "sqrt", "asym")
+
+#: Scalar globals in gradient order; the Legendre coefficients a1.., b0.. follow.
+SCALAR_NAMES = ("k0", "alpha", "Omega", "kappa", "B", "D")
+
+
+@dataclass
+class Params:
+    """Parameters shared by all particles. Energies in kT, k0 in 1/s, lengths in pixels.
+
+    ``a`` holds the Legendre corrections a_1..a_Ma of mu_h, ``b`` the coefficients b_0..b_Mb of ln j0.
+    """
+
+    k0: float = 1e-2
+    alpha: float = 0.5
+    Omega: float = 4.5
+    kappa: float = 2.0
+    B: float = 1.0
+    D: float = 0.0
+    a: Sequence[float] = field(default_factory=list)
+    b: Sequence[float] = field(default_factory=lambda: [0.0])
+    j0_base: str = "sqrt"
+
+    def __post_init__(self) -> None:
+        self.a = [float(v) for v in np.atleast_1d(np.asarray(self.a, dtype=float))]
+        self.b = [float(v) for v in np.atleast_1d(np.asarray(self.b, dtype=float))]
+        if self.j0_base not in J0_BASES:
+            raise ValueError(f"j0_base must be one of {J0_BASES}, got {self.j0_base!r}")
+
+    def names(self) -> List[str]:
+        """Names of the raw parameters in gradient order: k0, alpha, Omega, kappa, B, D, a1.., b0.."""
+        return list(SCALAR_NAMES) + [f"a{m + 1}" for m in range(len(self.a))] + [f"b{m}" for m in range(len(self.b))]
+
+    def values(self) -> Dict[str, float]:
+        """Raw values keyed like :meth:`names`."""
+        vals = [getattr(self, n) for n in SCALAR_NAMES] + list(self.a) + list(self.b)
+        return dict(zip(self.names(), (float(v) for v in vals)))
+
+    def replace(self, **changes) -> "Params":
+        """A copy with some named values changed; accepts a1.., b0.. as well as the field names."""
+        a, b = list(self.a), list(self.b)
+        fields = {}
+        for name, value in changes.items():
+            if name[0] in "ab" and name[1:].isdigit():
+                target, index = (a, int(name[1:]) - 1) if name[0] == "a" else (b, int(name[1:]))
+                if not 0 <= index < len(target):
+                    raise KeyError(f"{name} is not a parameter of this set {self.names()}")
+                target[index] = float(value)
+            else:
+                fields[name] = value
+        return dataclasses.replace(self, a=a, b=b, **fields)
+
+    def to_core(self) -> "_core.GlobalParams":
+        g = _core.GlobalParams()
+        for name in SCALAR_NAMES:
+            setattr(g, name, float(getattr(self, name)))
+        g.a = list(self.a)
+        g.b = list(self.b)
+        g.j0_base = self.j0_base
+        g.validate()
+        return g

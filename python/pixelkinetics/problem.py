@@ -1,0 +1,165 @@
+"""The fitting problem: movies, numerical settings, and loss, gradient and simulation through the core."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import _core
+from .movie import Movie
+from .params import Params
+
+#: Initial concentrations are clipped into [EPS, 1 - EPS] (MODEL.md section 7).
+EPS = 1e-3
+
+
+@dataclass
+class Solution:
+    """Forward solution at the frame times, with solver statistics."""
+
+    concentration: Dict[str, np.ndarray]  #: (T, H, W), NaN off the mask
+    voltage: Dict[str, np.ndarray]        #: (T,) V at the frame times (NaN at frame 0 under rate driving)
+    stats: Dict[str, int] = field(default_factory=dict)
+
+
+def initial_condition(movie: Movie) -> np.ndarray:
+    """c^0 on the sites: missing first-frame pixels take the observed mean, then clip into (0, 1)."""
+    c0 = movie.concentration[0][movie.mask].copy()
+    missing = ~np.isfinite(c0)
+    if missing.any():
+        c0[missing] = np.mean(c0[~missing])
+    return np.clip(c0, EPS, 1.0 - EPS)
+
+
+def _weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
+    ok = np.isfinite(values)
+    return float(np.sum(values[ok] * weights[ok]) / np.sum(weights[ok]))
+
+
+class Problem:
+    """Loss of MODEL.md section 7 over any number of particles, each with its own time grid.
+
+    scheme: "be" or "bdf2"; n_sub: equal steps per frame interval; sigma: noise level of the loss;
+    lam_s, lam_0: smoothness and size penalties on theta; linear_solver: "auto", "symmetric" or "lu".
+    """
+
+    def __init__(self, movies: Sequence[Movie], scheme: str = "be", n_sub: int = 20, sigma: float = 0.02,
+                 lam_s: float = 0.0, lam_0: float = 0.0, linear_solver: str = "auto",
+                 newton_tol: float = 1e-12, h: float = 1.0):
+        if isinstance(movies, Movie):
+            movies = [movies]
+        self.movies: List[Movie] = list(movies)
+        if not self.movies:
+            raise ValueError("a Problem needs at least one movie")
+        names = [m.name for m in self.movies]
+        if len(set(names)) != len(names):
+            raise ValueError(f"movie names must be unique, got {names}")
+        self.settings = _core.SolverSettings()
+        self.settings.scheme = scheme
+        self.settings.n_sub = int(n_sub)
+        self.settings.sigma = float(sigma)
+        self.settings.lam_s = float(lam_s)
+        self.settings.lam_0 = float(lam_0)
+        self.settings.linear_solver = linear_solver
+        self.settings.newton_tol = float(newton_tol)
+        self.settings.validate()
+        self._batch = _core.Batch([self._core_particle(m, h) for m in self.movies])
+
+    # -- set-up ------------------------------------------------------------------------------------
+    def _core_particle(self, m: Movie, h: float) -> "_core.Particle":
+        mask = m.mask
+        T = m.shape[0]
+        weight = np.ones(m.n_sites) if m.site_weight is None else m.site_weight[mask]
+        observed = m.concentration[:, mask]
+        obs_weight = np.isfinite(observed).astype(np.float64)
+        if m.sigma is not None:
+            s = m.sigma[:, mask]
+            obs_weight = np.where(obs_weight > 0, (self.settings.sigma / np.where(obs_weight > 0, s, 1.0)) ** 2, 0.0)
+        c0 = initial_condition(m)
+        if m.driving == "rate":
+            drive = np.array([_weighted_mean(c0, weight)] +
+                             [_weighted_mean(observed[f], weight) for f in range(1, T)])
+            drive = np.clip(drive, EPS, 1.0 - EPS)
+        else:
+            drive = m.voltage
+        return _core.Particle(m.name, mask.astype(np.uint8), h, m.connect, weight, c0, m.time, m.driving,
+                              drive, np.where(obs_weight > 0, observed, 0.0), obs_weight)
+
+    @property
+    def names(self) -> List[str]:
+        return [m.name for m in self.movies]
+
+    @property
+    def n_sites(self) -> int:
+        return sum(m.n_sites for m in self.movies)
+
+    def theta_vectors(self, theta: Optional[Mapping[str, np.ndarray]]) -> List[np.ndarray]:
+        """Per-particle site vectors from a dict of (H, W) maps; a missing name means zeros."""
+        theta = theta or {}
+        unknown = set(theta) - set(self.names)
+        if unknown:
+            raise ValueError(f"theta has maps for unknown particles {sorted(unknown)}; known: {self.names}")
+        out = []
+        for m in self.movies:
+            if m.name not in theta:
+                out.append(np.zeros(m.n_sites))
+                continue
+            t = np.asarray(theta[m.name], dtype=np.float64)
+            if t.shape != m.mask.shape:
+                raise ValueError(f"theta[{m.name!r}] must have the mask shape {m.mask.shape}, got {t.shape}")
+            v = t[m.mask]
+            if not np.all(np.isfinite(v)):
+                raise ValueError(f"theta[{m.name!r}] must be finite on the mask")
+            out.append(v)
+        return out
+
+    def to_map(self, movie: Movie, values: np.ndarray) -> np.ndarray:
+        """Scatter site values (..., n_sites) into (..., H, W) maps, NaN off the mask."""
+        values = np.asarray(values)
+        out = np.full(values.shape[:-1] + movie.mask.shape, np.nan)
+        out[..., movie.mask] = values
+        return out
+
+    # -- evaluation --------------------------------------------------------------------------------
+    @staticmethod
+    def _sum_stats(results) -> Dict[str, int]:
+        total: Dict[str, int] = {}
+        for r in results:
+            for k, v in r["stats"].items():
+                total[k] = total.get(k, 0) + v
+        return total
+
+    def solve(self, p: Params, theta: Optional[Mapping[str, np.ndarray]] = None) -> Solution:
+        """Forward solution with voltages and solver statistics."""
+        results = self._batch.simulate(p.to_core(), self.theta_vectors(theta), self.settings)
+        conc = {m.name: self.to_map(m, r["concentration"]) for m, r in zip(self.movies, results)}
+        volt = {m.name: np.asarray(r["voltage"]) for m, r in zip(self.movies, results)}
+        return Solution(conc, volt, self._sum_stats(results))
+
+    def simulate(self, p: Params, theta: Optional[Mapping[str, np.ndarray]] = None) -> Dict[str, np.ndarray]:
+        """{name: (T, H, W) concentration at the frame times}, NaN off the mask."""
+        return self.solve(p, theta).concentration
+
+    def loss(self, p: Params, theta: Optional[Mapping[str, np.ndarray]] = None) -> float:
+        results = self._batch.loss(p.to_core(), self.theta_vectors(theta), self.settings)
+        return float(sum(r["loss"] for r in results))
+
+    def loss_and_gradient(self, p: Params, theta: Optional[Mapping[str, np.ndarray]] = None
+                          ) -> Tuple[float, Dict[str, float], Dict[str, np.ndarray]]:
+        """Loss, its gradient in every raw global (dict keyed by Params.names()) and in theta
+        (dict of (H, W) maps, NaN off the mask), by the discrete adjoint."""
+        loss, g_vec, g_theta, _ = self.loss_and_gradient_vectors(p, self.theta_vectors(theta))
+        g_globals = dict(zip(p.names(), (float(v) for v in g_vec)))
+        return loss, g_globals, {m.name: self.to_map(m, g) for m, g in zip(self.movies, g_theta)}
+
+    def loss_and_gradient_vectors(self, p: Params, theta: Sequence[np.ndarray]):
+        """The same on site vectors: (loss, global gradient array, [theta gradients], stats).
+        Particle contributions are summed in particle order, so the result does not depend on threads."""
+        results = self._batch.loss_and_gradient(p.to_core(), list(theta), self.settings)
+        loss = 0.0
+        g = np.zeros(len(p.names()))
+        for r in results:
+            loss += r["loss"]
+            g += r["grad_globals"]
+        return float(loss), g, [np.asarray(r["grad_theta"]) for r in results], self._sum_stats(results)
