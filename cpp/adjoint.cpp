@@ -87,7 +87,7 @@ LossGradient loss_and_gradient(const Particle& particle, const GlobalParams& g, 
       throw SolverError(particle.name, rec.t, 0.0, "adjoint: Newton matrix is singular");
     border_of(particle, g, s, sys);
     double nu = 0.0;
-    if (!solver.solve_transposed(sys.u, sys.w, sys.corner, rhs, 0.0, lambda, nu))
+    if (!solver.set_border_transposed(sys.u, sys.w, sys.corner) || !solver.solve_transposed(rhs, 0.0, lambda, nu))
       throw SolverError(particle.name, rec.t, 0.0, "adjoint: bordered transposed solve failed");
     ++traj.stats.n_adjoint_solves;
 

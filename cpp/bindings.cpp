@@ -102,7 +102,8 @@ PYBIND11_MODULE(_core, m) {
       .def_readwrite("newton_tol", &SolverSettings::newton_tol)
       .def_readwrite("max_newton", &SolverSettings::max_newton)
       .def_readwrite("max_halvings", &SolverSettings::max_halvings)
-      .def_readwrite("extrapolate", &SolverSettings::extrapolate)
+      .def_readwrite("predictor_order", &SolverSettings::predictor_order)
+      .def_readwrite("reuse_jacobian", &SolverSettings::reuse_jacobian)
       .def("validate", &SolverSettings::validate);
 
   py::class_<Particle>(m, "Particle")

@@ -62,36 +62,37 @@ void BorderedSolver::solve_block_transposed(const Eigen::VectorXd& b, Eigen::Vec
 
 namespace {
 
-// Eliminates the border unknown: x = x0 - z y with x0 = M^{-1} f, z = M^{-1} u_col,
-// y = (g - w_row . x0) / (corner - w_row . z).
-template <class BlockSolve>
-bool schur_solve(const BlockSolve& block_solve, const Eigen::VectorXd& u_col, const Eigen::VectorXd& w_row,
-                 double corner, const Eigen::VectorXd& f, double g, Eigen::VectorXd& x, double& y) {
-  Eigen::VectorXd z;
-  block_solve(u_col, z);
-  block_solve(f, x);
-  const double schur = corner - w_row.dot(z);
-  const double scale = std::abs(corner) + w_row.cwiseAbs().dot(z.cwiseAbs());
-  if (!(std::abs(schur) > 1e-14 * scale) || !std::isfinite(schur)) return false;
-  y = (g - w_row.dot(x)) / schur;
-  x -= z * y;
-  return x.allFinite() && std::isfinite(y);
-}
+bool schur_ok(double schur, double scale) { return std::isfinite(schur) && std::abs(schur) > 1e-14 * scale; }
 
 }  // namespace
 
-bool BorderedSolver::solve(const Eigen::VectorXd& u, const Eigen::VectorXd& w, double corner,
-                           const Eigen::VectorXd& f, double g, Eigen::VectorXd& x, double& y) const {
-  return schur_solve([this](const Eigen::VectorXd& b, Eigen::VectorXd& out) { solve_block(b, out); }, u, w,
-                     corner, f, g, x, y);
+bool BorderedSolver::set_border(const Eigen::VectorXd& u, const Eigen::VectorXd& w, double corner) {
+  solve_block(u, border_.z);
+  border_.row = w;
+  border_.schur = corner - w.dot(border_.z);
+  return schur_ok(border_.schur, std::abs(corner) + w.cwiseAbs().dot(border_.z.cwiseAbs()));
 }
 
-bool BorderedSolver::solve_transposed(const Eigen::VectorXd& u, const Eigen::VectorXd& w, double corner,
-                                      const Eigen::VectorXd& f, double g, Eigen::VectorXd& x, double& y) const {
+bool BorderedSolver::set_border_transposed(const Eigen::VectorXd& u, const Eigen::VectorXd& w, double corner) {
   // The transpose swaps the roles of the border column and row.
-  return schur_solve(
-      [this](const Eigen::VectorXd& b, Eigen::VectorXd& out) { solve_block_transposed(b, out); }, w, u, corner,
-      f, g, x, y);
+  solve_block_transposed(w, border_t_.z);
+  border_t_.row = u;
+  border_t_.schur = corner - u.dot(border_t_.z);
+  return schur_ok(border_t_.schur, std::abs(corner) + u.cwiseAbs().dot(border_t_.z.cwiseAbs()));
+}
+
+bool BorderedSolver::solve(const Eigen::VectorXd& f, double g, Eigen::VectorXd& x, double& y) const {
+  solve_block(f, x);
+  y = (g - border_.row.dot(x)) / border_.schur;
+  x -= border_.z * y;
+  return x.allFinite() && std::isfinite(y);
+}
+
+bool BorderedSolver::solve_transposed(const Eigen::VectorXd& f, double g, Eigen::VectorXd& x, double& y) const {
+  solve_block_transposed(f, x);
+  y = (g - border_t_.row.dot(x)) / border_t_.schur;
+  x -= border_t_.z * y;
+  return x.allFinite() && std::isfinite(y);
 }
 
 }  // namespace pixelkinetics

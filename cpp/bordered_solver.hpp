@@ -27,12 +27,16 @@ class BorderedSolver {
   /// Assembles and factorises the site block at state `s`. Returns false when it is singular.
   bool factorize(const Grid& grid, const GlobalParams& g, const LocalState& s, double diag_time);
 
-  /// Solves the bordered system; false when the Schur complement vanishes or the result is not finite.
-  bool solve(const Eigen::VectorXd& u, const Eigen::VectorXd& w, double corner, const Eigen::VectorXd& f,
-             double g, Eigen::VectorXd& x, double& y) const;
-  /// Solves the transposed bordered system [A^T w; u^T corner][x; y] = [f; g].
-  bool solve_transposed(const Eigen::VectorXd& u, const Eigen::VectorXd& w, double corner,
-                        const Eigen::VectorXd& f, double g, Eigen::VectorXd& x, double& y) const;
+  /// Eliminates the border of the forward system [A u; w^T corner] after a factorisation: z = A^{-1} u
+  /// and the Schur complement corner - w.z are kept for every later solve(). False if it vanishes.
+  bool set_border(const Eigen::VectorXd& u, const Eigen::VectorXd& w, double corner);
+  /// The same for the transposed system [A^T w; u^T corner].
+  bool set_border_transposed(const Eigen::VectorXd& u, const Eigen::VectorXd& w, double corner);
+
+  /// Solves [A u; w^T corner][x; y] = [f; g] with the current factorisation and border: one block solve.
+  bool solve(const Eigen::VectorXd& f, double g, Eigen::VectorXd& x, double& y) const;
+  /// Solves [A^T w; u^T corner][x; y] = [f; g].
+  bool solve_transposed(const Eigen::VectorXd& f, double g, Eigen::VectorXd& x, double& y) const;
 
   const LinearSolveStats& stats() const { return stats_; }
 
@@ -51,6 +55,13 @@ class BorderedSolver {
   Eigen::SparseLU<Eigen::SparseMatrix<double>, Eigen::COLAMDOrdering<int>> lu_;
   bool lu_analyzed_ = false;
   LinearSolveStats stats_;
+
+  // Border elimination: x = A^{-1} f - z y, y = (g - row . A^{-1} f) / schur.
+  struct Border {
+    Eigen::VectorXd z, row;
+    double schur = 0.0;
+  };
+  Border border_, border_t_;
 };
 
 }  // namespace pixelkinetics

@@ -7,26 +7,28 @@
 namespace pixelkinetics {
 
 ExchangeCurrent exchange_current(const GlobalParams& g, double c, double* p, double* dp) {
-  ExchangeCurrent out{0.0, 0.0};
+  ExchangeCurrent out{1.0, 0.0};
   switch (g.j0_base) {
     case J0Base::One:
       break;
     case J0Base::Sqrt:  // sqrt(c (1 - c))
-      out.log_j0 = 0.5 * (std::log(c) + std::log1p(-c));
+      out.j0 = std::sqrt(c * (1.0 - c));
       out.dlog_j0 = 0.5 / c - 0.5 / (1.0 - c);
       break;
     case J0Base::Asym:  // (1 - c) sqrt(c (1 - c))
-      out.log_j0 = 0.5 * std::log(c) + 1.5 * std::log1p(-c);
+      out.j0 = (1.0 - c) * std::sqrt(c * (1.0 - c));
       out.dlog_j0 = 0.5 / c - 1.5 / (1.0 - c);
       break;
   }
   const int n_b = static_cast<int>(g.b.size());
   if (n_b > 0) {
     legendre(2.0 * c - 1.0, n_b, p, dp);
+    double correction = 0.0;
     for (int m = 0; m < n_b; ++m) {
-      out.log_j0 += g.b[m] * p[m];
+      correction += g.b[m] * p[m];
       out.dlog_j0 += 2.0 * g.b[m] * dp[m];
     }
+    out.j0 *= std::exp(correction);
   }
   return out;
 }

@@ -10,9 +10,9 @@
 
 namespace pixelkinetics {
 
-/// ln j0 and its c-derivative at one concentration.
+/// j0 and the c-derivative of ln j0 at one concentration.
 struct ExchangeCurrent {
-  double log_j0;   ///< ln j0(c)
+  double j0;       ///< j0(c)
   double dlog_j0;  ///< d ln j0 / dc
 };
 

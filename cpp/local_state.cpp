@@ -30,7 +30,7 @@ void evaluate_local_state(const Particle& particle, const GlobalParams& g, const
     const double eta = mu + V;
     const ExchangeCurrent j0 = exchange_current(g, c[i], p.data(), dp.data());
     const ButlerVolmer bv = butler_volmer(g.alpha, eta);
-    const double k_j0 = exp_theta[i] * std::exp(j0.log_j0);
+    const double k_j0 = exp_theta[i] * j0.j0;
     s.mu[i] = mu;
     s.dmu_h[i] = hp.dmu;
     s.eta[i] = eta;

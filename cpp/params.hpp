@@ -67,7 +67,8 @@ struct SolverSettings {
   double newton_tol = 1e-12;     ///< converged when max(|F| dt / a0, |E|) (a concentration) is below this
   int max_newton = 20;           ///< Newton iterations before the step is halved
   int max_halvings = 12;         ///< halvings of one planned step before SolverError
-  bool extrapolate = true;       ///< linear predictor from the two previous states
+  int predictor_order = 2;       ///< polynomial order of the extrapolated Newton start (0: previous state)
+  bool reuse_jacobian = true;    ///< chord Newton: refactorise only when the residual falls by less than 10x
 
   void validate() const;
 };

@@ -65,7 +65,9 @@ class Stepper {
  private:
   // Takes the step from `from` to `to`, splitting it in halves (recursively) when Newton fails.
   void advance(double from, double to, int depth) {
-    if (try_step(to - from, to)) return;
+    // A halving changes the discretisation, so first retry the same step from the previous state.
+    if (try_step(to - from, to, set_.predictor_order)) return;
+    if (set_.predictor_order > 0 && try_step(to - from, to, 0)) return;
     if (depth >= set_.max_halvings) {
       throw SolverError(p_.name, from, last_residual_,
                         "Newton did not converge after " + std::to_string(depth) + " step halvings");
@@ -76,7 +78,7 @@ class Stepper {
     advance(mid, to, depth + 1);
   }
 
-  bool try_step(double dt, double t) {
+  bool try_step(double dt, double t, int predictor_order) {
     Trajectory& traj = *traj_;
     const std::size_t n = traj.steps.size() - 1;  // index of the latest accepted state
     const StepRecord& prev = traj.steps[n];
@@ -92,22 +94,36 @@ class Stepper {
     history_ = rec.a1 * traj.c[n];
     if (rec.a2 != 0.0) history_ += rec.a2 * traj.c[n - 1];
 
-    // Predictor: linear extrapolation through the last two states, if it stays inside (0, 1).
+    // Predictor: Lagrange extrapolation through the last (up to) predictor_order + 1 states of the
+    // current frame interval (the drive has kinks at frame times), used only inside (0, 1).
     const bool rate = p_.driving == Driving::Rate;
     Eigen::VectorXd c = traj.c[n];
     double y = rate ? prev.V : prev.cbar;
-    if (set_.extrapolate && n >= 1) {
-      const double ratio = dt / prev.dt;
-      Eigen::VectorXd guess = traj.c[n] + ratio * (traj.c[n] - traj.c[n - 1]);
+    int order = 0;
+    while (order < predictor_order && order < static_cast<int>(n) && traj.steps[n - order].frame < 0) ++order;
+    if (order > 0) {
+      double weight[3];
+      for (int a = 0; a <= order; ++a) {
+        weight[a] = 1.0;
+        for (int b = 0; b <= order; ++b) {
+          if (b != a) weight[a] *= (t - traj.steps[n - b].t) / (traj.steps[n - a].t - traj.steps[n - b].t);
+        }
+      }
+      Eigen::VectorXd guess = weight[0] * traj.c[n];
+      double y_guess = 0.0;
+      for (int a = 0; a <= order; ++a) {
+        if (a > 0) guess += weight[a] * traj.c[n - a];
+        y_guess += weight[a] * (rate ? traj.steps[n - a].V : traj.steps[n - a].cbar);
+      }
       if ((guess.array() > 1e-12).all() && (guess.array() < 1.0 - 1e-12).all()) c = guess;
-      const StepRecord& prev2 = traj.steps[n - 1];
-      y += ratio * (rate ? prev.V - prev2.V : prev.cbar - prev2.cbar);
+      y = y_guess;
     }
     const double drive = p_.drive_at(t);
 
     const double diag_time = rec.a0 / dt;
     Eigen::VectorXd dc;
     double dy = 0.0;
+    double previous_residual = std::numeric_limits<double>::infinity();
     for (int it = 0;; ++it) {
       const double V = rate ? y : drive;
       const double cbar = rate ? drive : y;
@@ -127,9 +143,16 @@ class Stepper {
       if (it == set_.max_newton) return false;
 
       ++traj.stats.n_newton;
-      if (!solver_.factorize(p_.grid, g_, state_, diag_time)) return false;
-      border_of(p_, g_, state_, sys_);
-      if (!solver_.solve(sys_.u, sys_.w, sys_.corner, -sys_.F, -sys_.E, dc, dy)) return false;
+      // Chord iterations: keep the factorisation while the residual still falls fast; the adjoint
+      // re-factorises at the converged state, so the gradient stays exact.
+      const bool refactor = it == 0 || !set_.reuse_jacobian || last_residual_ > 0.1 * previous_residual;
+      previous_residual = last_residual_;
+      if (refactor) {
+        if (!solver_.factorize(p_.grid, g_, state_, diag_time)) return false;
+        border_of(p_, g_, state_, sys_);
+        if (!solver_.set_border(sys_.u, sys_.w, sys_.corner)) return false;
+      }
+      if (!solver_.solve(-sys_.F, -sys_.E, dc, dy)) return false;
 
       // Damping: no concentration may move more than 90% of its distance to 0 or 1, and V no more
       // than kMaxPotentialStep: the rates are exponential in V, and a long linearised step overflows

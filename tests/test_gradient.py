@@ -1,0 +1,72 @@
+"""Taylor tests of the discrete-adjoint gradient. For the loss J(x) over x = (every raw global
+parameter, every theta entry) and a random direction d, the remainder
+|J(x + eps d) - J(x) - eps dJ/dx . d| must fall as eps^2 (smallest observed rate > 1.9), for backward
+Euler and BDF2, D = 0 and D > 0, rate and potential driving."""
+import numpy as np
+import pytest
+
+import pixelkinetics as pk
+from pixelkinetics.synthetic import make_movies
+from pixelkinetics.verification import taylor_test
+
+PARAMS = pk.Params(k0=0.03, alpha=0.45, Omega=3.0, kappa=1.5, B=0.7, D=0.0, a=[0.2, -0.1], b=[0.1, -0.3, 0.2],
+                   j0_base="sqrt")
+
+
+def flat_problem(scheme, D, driving, seed=3):
+    movies, _ = make_movies(n_particles=2, sites=(25, 40), n_frames=4, t_end=30.0, driving=driving,
+                            params=PARAMS.replace(D=D), noise=0.02, missing=0.05, scheme=scheme, n_sub=6,
+                            seed=seed)
+    problem = pk.Problem(movies, scheme=scheme, n_sub=6, sigma=0.02, lam_s=0.3, lam_0=0.1)
+    base = PARAMS.replace(D=D)
+    names = base.names()
+    sizes = [m.n_sites for m in movies]
+
+    def unpack(x):
+        params = base.replace(**dict(zip(names, x[:len(names)])))
+        thetas = np.split(x[len(names):], np.cumsum(sizes)[:-1])
+        return params, thetas
+
+    def loss(x):
+        params, thetas = unpack(x)
+        return problem.loss(params, {m.name: problem.to_map(m, t) for m, t in zip(movies, thetas)})
+
+    def gradient(x):
+        params, thetas = unpack(x)
+        _, g, g_theta, _ = problem.loss_and_gradient_vectors(params, thetas)
+        return np.concatenate([g] + g_theta)
+
+    rng = np.random.default_rng(seed)
+    x0 = np.concatenate([list(base.values().values()), 0.3 * rng.standard_normal(sum(sizes))])
+    return loss, gradient, x0, len(names)
+
+
+@pytest.mark.parametrize("driving", ["rate", "potential"])
+@pytest.mark.parametrize("D", [0.0, 0.3], ids=["D0", "D0.3"])
+@pytest.mark.parametrize("scheme", ["be", "bdf2"])
+def test_gradient_passes_taylor_test(scheme, D, driving):
+    loss, gradient, x0, n_globals = flat_problem(scheme, D, driving)
+    rng = np.random.default_rng(11)
+    direction = rng.standard_normal(x0.size)
+    # Relative perturbations of the globals keep k0 > 0 and alpha inside (0, 1).
+    direction[:n_globals] *= 0.1 * np.maximum(np.abs(x0[:n_globals]), 0.1)
+    direction[5] = abs(direction[5])  # D >= 0: the derivative at D = 0 is taken one-sided
+    rates = taylor_test(loss, x0, gradient(x0), direction, eps0=1e-2, n_halvings=4)
+    assert rates.min() > 1.9, rates
+
+
+@pytest.mark.parametrize("index,name", [(0, "k0"), (2, "Omega"), (3, "kappa"), (5, "D")])
+def test_each_global_gradient_passes_taylor_test(index, name):
+    loss, gradient, x0, n_globals = flat_problem("be", 0.3, "rate")
+    direction = np.zeros_like(x0)
+    direction[index] = 0.1 * max(abs(x0[index]), 0.1)
+    rates = taylor_test(loss, x0, gradient(x0), direction, eps0=1e-2, n_halvings=4)
+    assert rates.min() > 1.9, (name, rates)
+
+
+def test_wrong_gradient_fails_taylor_test():
+    # The test must be able to fail: a 1% error in the gradient gives first-order remainders.
+    loss, gradient, x0, _ = flat_problem("be", 0.0, "rate")
+    direction = np.random.default_rng(5).standard_normal(x0.size) * 0.01
+    rates = taylor_test(loss, x0, 1.01 * gradient(x0), direction, eps0=1e-2, n_halvings=4)
+    assert rates.min() < 1.5, rates
