@@ -63,3 +63,38 @@ def load_movies(path: "str | os.PathLike", group: str = "/") -> List[Movie]:
         if not movies:
             raise ValueError(f"{path}: {root.name.rstrip('/')}/particles holds no particle")
         return movies
+
+
+def write_movies(path: "str | os.PathLike", movies, truth=None) -> None:
+    """Write movies in the layout of MODEL.md section 9, with an optional synthetic ``/truth``.
+
+    The file is written under a temporary name in the same directory and renamed when complete, so an
+    interrupted run never leaves a half-written file.
+    """
+    path = os.fspath(path)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with h5py.File(tmp, "w") as f:
+            for m in movies:
+                g = f.create_group(f"particles/{m.name}")
+                g.create_dataset("concentration", data=m.concentration, compression="gzip")
+                g["mask"] = m.mask.astype(np.uint8)
+                g["time"] = m.time
+                g.attrs["driving"] = m.driving
+                for name in ("sigma", "voltage", "carbon_thickness"):
+                    value = getattr(m, name)
+                    if value is not None:
+                        g[name] = value
+                if m.pixel_size_nm is not None:
+                    g.attrs["pixel_size_nm"] = m.pixel_size_nm
+            if truth is not None:
+                t = f.create_group("truth")
+                for name, value in truth.params.values().items():
+                    t.attrs[name] = value
+                t.attrs["j0_base"] = truth.params.j0_base
+                for name, theta in truth.theta.items():
+                    t[f"theta/{name}"] = theta
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -7,7 +7,7 @@ the core and then corrupted with Gaussian noise and, optionally, missing pixels.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from scipy import ndimage
@@ -38,7 +38,8 @@ def particle_mask(rng: np.random.Generator, n_sites: int) -> np.ndarray:
     u = xx * np.cos(angle) + yy * np.sin(angle)
     v = -xx * np.sin(angle) + yy * np.cos(angle)
     phi = np.arctan2(v, u)
-    wobble = 1.0 + 0.08 * np.sin(3 * phi + rng.uniform(0, 2 * np.pi)) + 0.05 * np.sin(5 * phi + rng.uniform(0, 2 * np.pi))
+    phase = rng.uniform(0, 2 * np.pi, size=2)
+    wobble = 1.0 + 0.08 * np.sin(3 * phi + phase[0]) + 0.05 * np.sin(5 * phi + phase[1])
     mask = (u / semi_major) ** 2 + (v / semi_minor) ** 2 <= wobble ** 2
     labels, n = ndimage.label(mask)
     if n > 1:  # keep the largest connected piece
