@@ -44,20 +44,40 @@ bool BorderedSolver::factorize_lu(const Grid& grid, const GlobalParams& g, const
   return lu_.info() == Eigen::Success;
 }
 
+void BorderedSolver::solve_symmetric_in_place() const {
+  ldlt_.matrixL().solveInPlace(permuted_);
+  permuted_.array() /= ldlt_.vectorD().array();
+  ldlt_.matrixU().solveInPlace(permuted_);
+}
+
 void BorderedSolver::solve_block(const Eigen::VectorXd& b, Eigen::VectorXd& x) const {
-  if (symmetric_active_) {
-    x = ldlt_.solve((b.array() / row_scale_.array()).matrix());  // A^{-1} = S^{-1} diag(1/r)
-  } else {
+  if (!symmetric_active_) {
     x = lu_.solve(b);
+    return;
   }
+  // A^{-1} b = S^{-1} diag(1/r) b, with S stored in the AMD ordering P.
+  const auto& P = assembler_.ordering();
+  const Eigen::Index n = b.size();
+  permuted_.resize(n);
+  for (Eigen::Index i = 0; i < n; ++i) permuted_[P[i]] = b[i] / row_scale_[i];
+  solve_symmetric_in_place();
+  x.resize(n);
+  for (Eigen::Index i = 0; i < n; ++i) x[i] = permuted_[P[i]];
 }
 
 void BorderedSolver::solve_block_transposed(const Eigen::VectorXd& b, Eigen::VectorXd& x) const {
-  if (symmetric_active_) {
-    x = (ldlt_.solve(b).array() / row_scale_.array()).matrix();  // A^{-T} = diag(1/r) S^{-1}
-  } else {
-    x = const_cast<decltype(lu_)&>(lu_).transpose().solve(b);
+  if (!symmetric_active_) {
+    x = const_cast<decltype(lu_)&>(lu_).transpose().solve(b);  // Eigen's transpose view is non-const
+    return;
   }
+  // A^{-T} b = diag(1/r) S^{-1} b.
+  const auto& P = assembler_.ordering();
+  const Eigen::Index n = b.size();
+  permuted_.resize(n);
+  for (Eigen::Index i = 0; i < n; ++i) permuted_[P[i]] = b[i];
+  solve_symmetric_in_place();
+  x.resize(n);
+  for (Eigen::Index i = 0; i < n; ++i) x[i] = permuted_[P[i]] / row_scale_[i];
 }
 
 namespace {

@@ -45,12 +45,14 @@ class BorderedSolver {
   bool factorize_lu(const Grid& grid, const GlobalParams& g, const LocalState& s, double diag_time);
   void solve_block(const Eigen::VectorXd& b, Eigen::VectorXd& x) const;
   void solve_block_transposed(const Eigen::VectorXd& b, Eigen::VectorXd& x) const;
+  void solve_symmetric_in_place() const;  // permuted_ <- S^{-1} permuted_ (in the AMD ordering)
 
   LinearSolverKind kind_;
   JacobianAssembler assembler_;
   bool symmetric_active_ = false;
   Eigen::VectorXd row_scale_;
-  Eigen::SimplicialLDLT<Eigen::SparseMatrix<double>> ldlt_;
+  Eigen::SimplicialLDLT<Eigen::SparseMatrix<double>, Eigen::Upper, Eigen::NaturalOrdering<int>> ldlt_;
+  mutable Eigen::VectorXd permuted_;  // scratch of the symmetric solves
   bool ldlt_analyzed_ = false;
   Eigen::SparseLU<Eigen::SparseMatrix<double>, Eigen::COLAMDOrdering<int>> lu_;
   bool lu_analyzed_ = false;

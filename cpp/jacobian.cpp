@@ -53,19 +53,37 @@ const Eigen::SparseMatrix<double>& JacobianAssembler::general(const Grid& grid, 
   });
 }
 
+void JacobianAssembler::compute_ordering(const Grid& grid) {
+  std::vector<Eigen::Triplet<double>> entries;
+  for (int i = 0; i < grid.n_sites(); ++i) {
+    entries.emplace_back(i, i, 1.0);
+    for (int k = grid.nb_start()[i]; k < grid.nb_start()[i + 1]; ++k) entries.emplace_back(i, grid.nb_index()[k], 1.0);
+  }
+  Eigen::SparseMatrix<double> pattern(grid.n_sites(), grid.n_sites());
+  pattern.setFromTriplets(entries.begin(), entries.end());
+  Eigen::PermutationMatrix<Eigen::Dynamic, Eigen::Dynamic, int> inverse;
+  Eigen::AMDOrdering<int>()(pattern, inverse);
+  const Eigen::PermutationMatrix<Eigen::Dynamic, Eigen::Dynamic, int> forward = inverse.inverse();  // b_permuted = P b
+  ordering_.assign(forward.indices().data(), forward.indices().data() + grid.n_sites());
+}
+
 const Eigen::SparseMatrix<double>& JacobianAssembler::symmetric(const Grid& grid, const GlobalParams& g,
                                                                 const LocalState& s, double diag_time,
                                                                 Eigen::VectorXd& row_scale) {
+  if (ordering_.empty()) compute_ordering(grid);
   const double inv_h2 = 1.0 / (grid.h() * grid.h());
   const double off = -g.kappa * inv_h2;
   row_scale = -s.dR_deta;
   const auto& start = grid.nb_start();
   const auto& nb = grid.nb_index();
+  const auto& P = ordering_;
   return symmetric_.assemble(grid.n_sites(), [&](auto&& add) {
     for (int i = 0; i < grid.n_sites(); ++i) {
       const double mu_diag = s.dmu_h[i] + g.B + g.kappa * grid.degree(i) * inv_h2;
-      add(i, i, (diag_time - s.dR_dc[i]) / row_scale[i] + mu_diag);
-      for (int k = start[i]; k < start[i + 1]; ++k) add(i, nb[k], off);
+      add(P[i], P[i], (diag_time - s.dR_dc[i]) / row_scale[i] + mu_diag);
+      for (int k = start[i]; k < start[i + 1]; ++k) {
+        if (P[i] < P[nb[k]]) add(P[i], P[nb[k]], off);  // upper triangle only
+      }
     }
   });
 }

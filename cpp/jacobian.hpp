@@ -8,6 +8,7 @@
 ///   S = diag((a0/dt - dR_c) / r) + Mu,
 /// which a symmetric factorisation handles at a fraction of the cost of LU.
 
+#include <Eigen/OrderingMethods>
 #include <Eigen/SparseCore>
 #include <vector>
 
@@ -37,12 +38,18 @@ class JacobianAssembler {
   /// A (any D). `diag_time` is a0/dt of the scheme.
   const Eigen::SparseMatrix<double>& general(const Grid& grid, const GlobalParams& g, const LocalState& s,
                                              double diag_time);
-  /// S and r of A = diag(r) S; valid only when D = 0 and every r_i > 0.
+  /// The upper triangle of P S P^T, with S and r of A = diag(r) S, valid only when D = 0 and every
+  /// r_i > 0. P is a fill-reducing (AMD) ordering computed once: site i is row ordering()[i]. Assembling
+  /// in that order lets the factorisation use the matrix as it is, without a permuted copy.
   const Eigen::SparseMatrix<double>& symmetric(const Grid& grid, const GlobalParams& g, const LocalState& s,
                                                double diag_time, Eigen::VectorXd& row_scale);
+  const std::vector<int>& ordering() const { return ordering_; }
 
  private:
+  void compute_ordering(const Grid& grid);
+
   PatternedMatrix general_, symmetric_;
+  std::vector<int> ordering_;
 };
 
 template <class Emitter>

@@ -6,7 +6,7 @@
 
 namespace pixelkinetics {
 
-ExchangeCurrent exchange_current(const GlobalParams& g, double c, double* p, double* dp) {
+ExchangeCurrent exchange_current(const GlobalParams& g, double exp_b0, double c, double* p, double* dp) {
   ExchangeCurrent out{1.0, 0.0};
   switch (g.j0_base) {
     case J0Base::One:
@@ -20,11 +20,12 @@ ExchangeCurrent exchange_current(const GlobalParams& g, double c, double* p, dou
       out.dlog_j0 = 0.5 / c - 1.5 / (1.0 - c);
       break;
   }
+  out.j0 *= exp_b0;
   const int n_b = static_cast<int>(g.b.size());
-  if (n_b > 0) {
+  if (n_b > 1) {
     legendre(2.0 * c - 1.0, n_b, p, dp);
     double correction = 0.0;
-    for (int m = 0; m < n_b; ++m) {
+    for (int m = 1; m < n_b; ++m) {
       correction += g.b[m] * p[m];
       out.dlog_j0 += 2.0 * g.b[m] * dp[m];
     }

@@ -17,7 +17,8 @@ struct ExchangeCurrent {
 };
 
 /// `p`, `dp` are scratch of size >= b.size() and return P_m(2c - 1), the derivative of ln j0 in b_m.
-ExchangeCurrent exchange_current(const GlobalParams& g, double c, double* p, double* dp);
+/// `exp_b0` is exp(b_0) (1 without b), hoisted out of site loops since P_0 = 1.
+ExchangeCurrent exchange_current(const GlobalParams& g, double exp_b0, double c, double* p, double* dp);
 
 /// The Butler-Volmer factor g(eta) = exp(-alpha eta) - exp((1 - alpha) eta) and its derivative (< 0).
 struct ButlerVolmer {

@@ -1,5 +1,6 @@
 #include "local_state.hpp"
 
+#include <cmath>
 #include <vector>
 
 #include "kinetics.hpp"
@@ -24,11 +25,12 @@ void evaluate_local_state(const Particle& particle, const GlobalParams& g, const
 
   const std::size_t n_poly = std::max(g.a.size() + 1, g.b.size()) + 1;
   std::vector<double> p(n_poly), dp(n_poly);
+  const double exp_b0 = g.b.empty() ? 1.0 : std::exp(g.b[0]);
   for (int i = 0; i < n; ++i) {
     const HomogeneousPotential hp = homogeneous_potential(g, c[i], p.data(), dp.data());
     const double mu = hp.mu - g.kappa * s.lap_c[i] + g.B * (c[i] - cbar);
     const double eta = mu + V;
-    const ExchangeCurrent j0 = exchange_current(g, c[i], p.data(), dp.data());
+    const ExchangeCurrent j0 = exchange_current(g, exp_b0, c[i], p.data(), dp.data());
     const ButlerVolmer bv = butler_volmer(g.alpha, eta);
     const double k_j0 = exp_theta[i] * j0.j0;
     s.mu[i] = mu;
