@@ -1,8 +1,10 @@
 """Benchmark fixtures. OpenMP's spinning wait makes 2 threads slower than 1 on a busy 2-core machine,
-so the passive policy is set before the runtime starts."""
+so the passive policy is set before the runtime starts; NumPy's OpenBLAS threads would otherwise spin
+beside a single-threaded measurement."""
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 

@@ -24,6 +24,15 @@ def make_problem(movies, variant):
     return problem
 
 
+def prepare(batch_62, variant, threads):
+    """The problem of one benchmark; the reference runs only as the serial path."""
+    if variant == "reference-lu-newton" and threads != 1:
+        pytest.skip("the reference is the serial path")
+    pk.set_num_threads(threads)
+    movies, truth = batch_62
+    return make_problem(movies, variant), truth
+
+
 @pytest.fixture(scope="module")
 def reference(batch_62):
     movies, truth = batch_62
@@ -34,11 +43,7 @@ def reference(batch_62):
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_forward(benchmark, batch_62, reference, variant, threads):
-    movies, truth = batch_62
-    if variant == "reference-lu-newton" and threads != 1:
-        pytest.skip("the reference is the serial path")
-    pk.set_num_threads(threads)
-    problem = make_problem(movies, variant)
+    problem, truth = prepare(batch_62, variant, threads)
     benchmark.group = "forward 62 particles"
     solution = benchmark.pedantic(problem.solve, args=(truth.params, truth.theta), rounds=3, iterations=1)
     s = solution.stats
@@ -51,11 +56,7 @@ def test_forward(benchmark, batch_62, reference, variant, threads):
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_loss_and_gradient(benchmark, batch_62, reference, variant, threads):
-    movies, truth = batch_62
-    if variant == "reference-lu-newton" and threads != 1:
-        pytest.skip("the reference is the serial path")
-    pk.set_num_threads(threads)
-    problem = make_problem(movies, variant)
+    problem, truth = prepare(batch_62, variant, threads)
     theta = problem.theta_vectors(truth.theta)
     benchmark.group = "loss+gradient 62 particles"
     loss, g, g_theta, s = benchmark.pedantic(problem.loss_and_gradient_vectors, args=(truth.params, theta),
