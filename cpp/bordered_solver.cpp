@@ -80,39 +80,39 @@ void BorderedSolver::solve_block_transposed(const Eigen::VectorXd& b, Eigen::Vec
   for (Eigen::Index i = 0; i < n; ++i) x[i] = permuted_[P[i]] / row_scale_[i];
 }
 
-namespace {
+bool BorderedSolver::Border::prepare(double corner) {
+  schur = corner - row.dot(z);
+  const double scale = std::abs(corner) + row.cwiseAbs().dot(z.cwiseAbs());
+  return std::isfinite(schur) && std::abs(schur) > 1e-14 * scale;
+}
 
-bool schur_ok(double schur, double scale) { return std::isfinite(schur) && std::abs(schur) > 1e-14 * scale; }
-
-}  // namespace
+bool BorderedSolver::Border::apply(double g, Eigen::VectorXd& x, double& y) const {
+  y = (g - row.dot(x)) / schur;
+  x -= z * y;
+  return x.allFinite() && std::isfinite(y);
+}
 
 bool BorderedSolver::set_border(const Eigen::VectorXd& u, const Eigen::VectorXd& w, double corner) {
   solve_block(u, border_.z);
   border_.row = w;
-  border_.schur = corner - w.dot(border_.z);
-  return schur_ok(border_.schur, std::abs(corner) + w.cwiseAbs().dot(border_.z.cwiseAbs()));
+  return border_.prepare(corner);
 }
 
 bool BorderedSolver::set_border_transposed(const Eigen::VectorXd& u, const Eigen::VectorXd& w, double corner) {
   // The transpose swaps the roles of the border column and row.
   solve_block_transposed(w, border_t_.z);
   border_t_.row = u;
-  border_t_.schur = corner - u.dot(border_t_.z);
-  return schur_ok(border_t_.schur, std::abs(corner) + u.cwiseAbs().dot(border_t_.z.cwiseAbs()));
+  return border_t_.prepare(corner);
 }
 
 bool BorderedSolver::solve(const Eigen::VectorXd& f, double g, Eigen::VectorXd& x, double& y) const {
   solve_block(f, x);
-  y = (g - border_.row.dot(x)) / border_.schur;
-  x -= border_.z * y;
-  return x.allFinite() && std::isfinite(y);
+  return border_.apply(g, x, y);
 }
 
 bool BorderedSolver::solve_transposed(const Eigen::VectorXd& f, double g, Eigen::VectorXd& x, double& y) const {
   solve_block_transposed(f, x);
-  y = (g - border_t_.row.dot(x)) / border_t_.schur;
-  x -= border_t_.z * y;
-  return x.allFinite() && std::isfinite(y);
+  return border_t_.apply(g, x, y);
 }
 
 }  // namespace pixelkinetics

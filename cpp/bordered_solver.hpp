@@ -62,6 +62,10 @@ class BorderedSolver {
   struct Border {
     Eigen::VectorXd z, row;
     double schur = 0.0;
+    /// With z = (block)^{-1} column and `row` set: the Schur complement; false if it vanishes.
+    bool prepare(double corner);
+    /// Turns x = (block)^{-1} f into the bordered solution (x, y).
+    bool apply(double g, Eigen::VectorXd& x, double& y) const;
   };
   Border border_, border_t_;
 };

@@ -109,10 +109,10 @@ class Stepper {
           if (b != a) weight[a] *= (t - traj.steps[n - b].t) / (traj.steps[n - a].t - traj.steps[n - b].t);
         }
       }
-      Eigen::VectorXd guess = weight[0] * traj.c[n];
+      Eigen::VectorXd guess = Eigen::VectorXd::Zero(c.size());
       double y_guess = 0.0;
       for (int a = 0; a <= order; ++a) {
-        if (a > 0) guess += weight[a] * traj.c[n - a];
+        guess += weight[a] * traj.c[n - a];
         y_guess += weight[a] * (rate ? traj.steps[n - a].V : traj.steps[n - a].cbar);
       }
       if ((guess.array() > 1e-12).all() && (guess.array() < 1.0 - 1e-12).all()) c = guess;

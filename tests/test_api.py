@@ -1,21 +1,11 @@
 """The public Python surface of MODEL.md section 11: load_movies, Params, Problem with loss,
 loss_and_gradient and simulate, with theta and gradients as (H, W) maps that are NaN off the mask."""
-import h5py
 import numpy as np
 import pytest
 
 import pixelkinetics as pk
+from pixelkinetics.io import write_movies
 from pixelkinetics.problem import EPS
-
-
-def write_movies(path, movies):
-    with h5py.File(path, "w") as f:
-        for m in movies:
-            g = f.create_group(f"particles/{m.name}")
-            g["concentration"] = m.concentration
-            g["mask"] = m.mask.astype(np.uint8)
-            g["time"] = m.time
-            g.attrs["driving"] = m.driving
 
 
 def test_section_11_workflow(tmp_path, small_movies):

@@ -114,9 +114,10 @@ def make_movies(
         if missing > 0:
             drop = rng.random(clean.shape) < missing
             drop[:, ~m.mask] = False
+            first_pixel = tuple(np.argwhere(m.mask)[0])
             for f in range(drop.shape[0]):  # every frame keeps at least one pixel
                 if drop[f][m.mask].all():
-                    drop[f][np.argwhere(m.mask)[0][0], np.argwhere(m.mask)[0][1]] = False
+                    drop[f][first_pixel] = False
             noisy[drop] = np.nan
         noisy = np.where(m.mask, noisy, np.nan)
         movies.append(Movie(m.name, m.mask, noisy, m.time, driving=m.driving, voltage=m.voltage,
