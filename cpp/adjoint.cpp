@@ -12,6 +12,7 @@ namespace pixelkinetics {
 double trajectory_loss(const Particle& particle, const Trajectory& traj, const Eigen::VectorXd& theta,
                        const SolverSettings& settings) {
   double loss = theta_penalty(particle.grid, theta, settings.lam_s, settings.lam_0, nullptr);
+  if (settings.misfit_frame0) loss += frame_misfit(particle, 0, traj.c[0], settings.sigma, nullptr);
   for (std::size_t n = 1; n < traj.steps.size(); ++n) {
     if (traj.steps[n].frame >= 1) loss += frame_misfit(particle, traj.steps[n].frame, traj.c[n], settings.sigma, nullptr);
   }
@@ -51,6 +52,20 @@ void accumulate_parameter_gradient(const Particle& particle, const GlobalParams&
   }
 }
 
+// Adds d loss / d drive at the step's time, spread over the two frame values drive_at interpolates.
+void accumulate_drive_gradient(const Particle& particle, const GlobalParams& g, const LocalState& s, double t,
+                               const Eigen::VectorXd& lambda, double nu, Eigen::VectorXd& grad_drive) {
+  // Rate: the target enters E = mean - target and cbar in mu (df/dcbar = -B dR/deta; the mobility term
+  // does not see a uniform shift of mu). Potential: V enters eta (df/dV = dR/deta).
+  const double lambda_R = lambda.dot(s.dR_deta);
+  const double value = particle.driving == Driving::Rate ? nu - g.B * lambda_R : lambda_R;
+  int f = 0;
+  double frac = 0.0;
+  particle.drive_weights(t, f, frac);
+  grad_drive[f] += (1.0 - frac) * value;
+  if (frac != 0.0) grad_drive[f + 1] += frac * value;
+}
+
 }  // namespace
 
 LossGradient loss_and_gradient(const Particle& particle, const GlobalParams& g, const Eigen::VectorXd& theta,
@@ -59,6 +74,7 @@ LossGradient loss_and_gradient(const Particle& particle, const GlobalParams& g, 
   LossGradient out;
   out.globals.setZero(g.n_globals());
   out.theta.setZero(n_sites);
+  out.drive.setZero(particle.n_frames());
   out.loss = theta_penalty(particle.grid, theta, settings.lam_s, settings.lam_0, &out.theta);
 
   const Eigen::VectorXd exp_theta = theta.array().exp();
@@ -92,6 +108,7 @@ LossGradient loss_and_gradient(const Particle& particle, const GlobalParams& g, 
     ++traj.stats.n_adjoint_solves;
 
     accumulate_parameter_gradient(particle, g, c, s, lambda, out);
+    accumulate_drive_gradient(particle, g, s, rec.t, lambda, nu, out.drive);
 
     lambda_next2 = lambda_next1;
     lambda_next1 = lambda;
@@ -99,6 +116,14 @@ LossGradient loss_and_gradient(const Particle& particle, const GlobalParams& g, 
     coupling1 = rec.a1 / rec.dt;
     coupling2_pending = rec.a2 / rec.dt;
   }
+  out.c0 = -coupling1 * lambda_next1 - coupling2 * lambda_next2;
+  if (settings.misfit_frame0) {
+    const double misfit = frame_misfit(particle, 0, traj.c[0], settings.sigma, &source);
+    out.misfit += misfit;
+    out.loss += misfit;
+    out.c0 += source;
+  }
+  if (particle.driving == Driving::Rate) out.c0 += (out.drive[0] / particle.weight_sum) * particle.site_weight;
   traj.stats.add_linear(solver.stats());
   return out;
 }

@@ -6,6 +6,7 @@
 /// frame steps, the multipliers solve, backward in time, one transposed bordered system per step:
 ///   (dH^n/du^n)^T lambda^n = dJ/du^n - (a1^{n+1}/dt_{n+1}) lambda^{n+1} - (a2^{n+2}/dt_{n+2}) lambda^{n+2}
 /// and dJ/dp = sum_n (lambda^n)^T df^n/dp, where f = R + D div is the right-hand side of the ODE.
+/// The initial state enters steps 1 and 2 only: dJ/dc^0 = -(a1^1/dt_1) lambda^1 - (a2^2/dt_2) lambda^2.
 
 #include <Eigen/Core>
 
@@ -20,9 +21,12 @@ struct LossGradient {
   double misfit = 0.0;          ///< data term alone
   Eigen::VectorXd globals;      ///< d loss / d (k0, alpha, Omega, kappa, B, D, a_1.., b_0..)
   Eigen::VectorXd theta;        ///< d loss / d theta_i
+  /// d loss / d c^0_i, total: under rate driving the frame-0 target is mean_w(c^0) (Particle::with_initial_state).
+  Eigen::VectorXd c0;
+  Eigen::VectorXd drive;        ///< d loss / d drive_f, the frame values of the target mean or of V, c^0 held
 };
 
-/// Loss of a solved trajectory (misfit at frames >= 1 plus the theta penalty).
+/// Loss of a solved trajectory (misfit at frames >= 1, or >= 0 with settings.misfit_frame0, plus the theta penalty).
 double trajectory_loss(const Particle& particle, const Trajectory& traj, const Eigen::VectorXd& theta,
                        const SolverSettings& settings);
 

@@ -36,6 +36,8 @@ ParticleResult solve_one(const Particle& particle, const GlobalParams& g, const 
     out.misfit = lg.misfit;
     out.grad_globals = std::move(lg.globals);
     out.grad_theta = std::move(lg.theta);
+    out.grad_c0 = std::move(lg.c0);
+    out.grad_drive = std::move(lg.drive);
   } else if (mode == BatchMode::Loss) {
     out.loss = trajectory_loss(particle, traj, theta, settings);
     out.misfit = out.loss - theta_penalty(particle.grid, theta, settings.lam_s, settings.lam_0, nullptr);
@@ -48,11 +50,14 @@ ParticleResult solve_one(const Particle& particle, const GlobalParams& g, const 
 
 std::vector<ParticleResult> solve_batch(const std::vector<Particle>& particles, const GlobalParams& g,
                                         const std::vector<Eigen::VectorXd>& theta, const SolverSettings& settings,
-                                        BatchMode mode) {
+                                        BatchMode mode, const std::vector<Eigen::VectorXd>& c0) {
   g.validate();
   settings.validate();
   if (theta.size() != particles.size())
     throw std::invalid_argument("got " + std::to_string(theta.size()) + " theta vectors for " +
+                                std::to_string(particles.size()) + " particles");
+  if (!c0.empty() && c0.size() != particles.size())
+    throw std::invalid_argument("got " + std::to_string(c0.size()) + " initial states for " +
                                 std::to_string(particles.size()) + " particles");
 
   // Largest first, so that dynamic scheduling does not end on one big particle.
@@ -71,7 +76,11 @@ std::vector<ParticleResult> solve_batch(const std::vector<Particle>& particles, 
     const int idx = order[k];
     // No exception may leave the parallel region: keep it, rethrow after the loop.
     try {
-      results[idx] = solve_one(particles[idx], g, theta[idx], settings, mode);
+      if (c0.empty()) {
+        results[idx] = solve_one(particles[idx], g, theta[idx], settings, mode);
+      } else {
+        results[idx] = solve_one(particles[idx].with_initial_state(c0[idx]), g, theta[idx], settings, mode);
+      }
     } catch (...) {
       errors[idx] = std::current_exception();
     }

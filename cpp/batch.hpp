@@ -25,6 +25,8 @@ struct ParticleResult {
   double misfit = 0.0;
   Eigen::VectorXd grad_globals;   ///< (LossAndGradient)
   Eigen::VectorXd grad_theta;     ///< (LossAndGradient)
+  Eigen::VectorXd grad_c0;        ///< (LossAndGradient) d loss / d c^0, see LossGradient::c0
+  Eigen::VectorXd grad_drive;     ///< (LossAndGradient) d loss / d drive values, see LossGradient::drive
   SolverStats stats;
 };
 
@@ -38,11 +40,12 @@ class Batch {
   std::vector<Particle> particles_;
 };
 
-/// Solves every particle. `theta[k]` belongs to particles[k]. Exceptions raised for any particle are
-/// re-thrown (the first one, in particle order) after all threads have finished.
+/// Solves every particle. `theta[k]` belongs to particles[k]; `c0`, when not empty, holds an initial
+/// state for every particle in place of its own (Particle::with_initial_state). Exceptions raised for
+/// any particle are re-thrown (the first one, in particle order) after all threads have finished.
 std::vector<ParticleResult> solve_batch(const std::vector<Particle>& particles, const GlobalParams& g,
                                         const std::vector<Eigen::VectorXd>& theta, const SolverSettings& settings,
-                                        BatchMode mode);
+                                        BatchMode mode, const std::vector<Eigen::VectorXd>& c0 = {});
 
 /// OpenMP thread control (no-ops returning 1 / false without OpenMP).
 void set_num_threads(int n);

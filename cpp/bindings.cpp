@@ -39,12 +39,12 @@ Particle make_particle(const std::string& name, py::array_t<std::uint8_t, py::ar
 }
 
 py::list solve(const Batch& batch, const GlobalParams& g, const std::vector<Eigen::VectorXd>& theta,
-               const SolverSettings& settings, BatchMode mode) {
+               const SolverSettings& settings, const std::vector<Eigen::VectorXd>& c0, BatchMode mode) {
   std::vector<ParticleResult> results;
   {
     // Inputs are already C++ objects; nothing below touches Python.
     py::gil_scoped_release release;
-    results = solve_batch(batch.particles(), g, theta, settings, mode);
+    results = solve_batch(batch.particles(), g, theta, settings, mode, c0);
   }
   py::list out;
   for (auto& r : results) {
@@ -59,6 +59,8 @@ py::list solve(const Batch& batch, const GlobalParams& g, const std::vector<Eige
     if (mode == BatchMode::LossAndGradient) {
       d["grad_globals"] = std::move(r.grad_globals);
       d["grad_theta"] = std::move(r.grad_theta);
+      d["grad_c0"] = std::move(r.grad_c0);
+      d["grad_drive"] = std::move(r.grad_drive);
     }
     out.append(std::move(d));
   }
@@ -104,6 +106,7 @@ PYBIND11_MODULE(_core, m) {
       .def_readwrite("max_halvings", &SolverSettings::max_halvings)
       .def_readwrite("predictor_order", &SolverSettings::predictor_order)
       .def_readwrite("reuse_jacobian", &SolverSettings::reuse_jacobian)
+      .def_readwrite("misfit_frame0", &SolverSettings::misfit_frame0)
       .def("validate", &SolverSettings::validate);
 
   py::class_<Particle>(m, "Particle")
@@ -122,13 +125,21 @@ PYBIND11_MODULE(_core, m) {
   py::class_<Batch>(m, "Batch")
       .def(py::init<std::vector<Particle>>(), py::arg("particles"))
       .def_property_readonly("n_particles", [](const Batch& b) { return b.particles().size(); })
-      .def("simulate", [](const Batch& b, const GlobalParams& g, const std::vector<Eigen::VectorXd>& theta,
-                          const SolverSettings& s) { return solve(b, g, theta, s, BatchMode::Simulate); })
-      .def("loss", [](const Batch& b, const GlobalParams& g, const std::vector<Eigen::VectorXd>& theta,
-                      const SolverSettings& s) { return solve(b, g, theta, s, BatchMode::Loss); })
-      .def("loss_and_gradient",
-           [](const Batch& b, const GlobalParams& g, const std::vector<Eigen::VectorXd>& theta,
-              const SolverSettings& s) { return solve(b, g, theta, s, BatchMode::LossAndGradient); });
+      .def(
+          "simulate",
+          [](const Batch& b, const GlobalParams& g, const std::vector<Eigen::VectorXd>& theta, const SolverSettings& s,
+             const std::vector<Eigen::VectorXd>& c0) { return solve(b, g, theta, s, c0, BatchMode::Simulate); },
+          py::arg("g"), py::arg("theta"), py::arg("settings"), py::arg("c0") = std::vector<Eigen::VectorXd>{})
+      .def(
+          "loss",
+          [](const Batch& b, const GlobalParams& g, const std::vector<Eigen::VectorXd>& theta, const SolverSettings& s,
+             const std::vector<Eigen::VectorXd>& c0) { return solve(b, g, theta, s, c0, BatchMode::Loss); },
+          py::arg("g"), py::arg("theta"), py::arg("settings"), py::arg("c0") = std::vector<Eigen::VectorXd>{})
+      .def(
+          "loss_and_gradient",
+          [](const Batch& b, const GlobalParams& g, const std::vector<Eigen::VectorXd>& theta, const SolverSettings& s,
+             const std::vector<Eigen::VectorXd>& c0) { return solve(b, g, theta, s, c0, BatchMode::LossAndGradient); },
+          py::arg("g"), py::arg("theta"), py::arg("settings"), py::arg("c0") = std::vector<Eigen::VectorXd>{});
 
   m.def("set_num_threads", &set_num_threads, py::arg("n"), "Number of OpenMP threads for particle batches.");
   m.def("num_threads", &num_threads);

@@ -69,6 +69,7 @@ struct SolverSettings {
   int max_halvings = 12;         ///< halvings of one planned step before SolverError
   int predictor_order = 2;       ///< polynomial order of the extrapolated Newton start (0: previous state)
   bool reuse_jacobian = true;    ///< chord Newton: refactorise only when the residual falls by less than 10x
+  bool misfit_frame0 = false;    ///< frame 0 enters the loss too (when the initial state is fitted)
 
   void validate() const;
 };

@@ -80,14 +80,32 @@ Particle::Particle(std::string name_, Grid grid_, Eigen::VectorXd site_weight_, 
   }
 }
 
-double Particle::drive_at(double t) const {
+void Particle::drive_weights(double t, int& f, double& s) const {
   const int T = n_frames();
-  if (t <= frame_times[0]) return drive[0];
-  if (t >= frame_times[T - 1]) return drive[T - 1];
-  const double* begin = frame_times.data();
-  const int f = static_cast<int>(std::upper_bound(begin, begin + T, t) - begin);  // t in [t_{f-1}, t_f)
-  const double s = (t - frame_times[f - 1]) / (frame_times[f] - frame_times[f - 1]);
-  return (1.0 - s) * drive[f - 1] + s * drive[f];
+  s = 0.0;
+  if (t <= frame_times[0]) {
+    f = 0;
+  } else if (t >= frame_times[T - 1]) {
+    f = T - 1;
+  } else {
+    const double* begin = frame_times.data();
+    f = static_cast<int>(std::upper_bound(begin, begin + T, t) - begin) - 1;  // t in [t_f, t_{f+1})
+    s = (t - frame_times[f]) / (frame_times[f + 1] - frame_times[f]);
+  }
+}
+
+double Particle::drive_at(double t) const {
+  int f = 0;
+  double s = 0.0;
+  drive_weights(t, f, s);
+  return s == 0.0 ? drive[f] : (1.0 - s) * drive[f] + s * drive[f + 1];
+}
+
+Particle Particle::with_initial_state(const Eigen::VectorXd& c0_new) const {
+  Eigen::VectorXd new_drive = drive;
+  if (driving == Driving::Rate && c0_new.size() == site_weight.size()) new_drive[0] = site_weight.dot(c0_new) / weight_sum;
+  // The constructor validates the new state (size, strictly inside (0, 1)).
+  return Particle(name, grid, site_weight, c0_new, frame_times, driving, new_drive, observed, obs_weight);
 }
 
 }  // namespace pixelkinetics

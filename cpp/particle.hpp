@@ -44,6 +44,12 @@ struct Particle {
   double group_mean(const Eigen::VectorXd& c) const { return site_weight.dot(c) / weight_sum; }
   /// Piecewise-linear interpolation of `drive` at time t (clamped to the frame range).
   double drive_at(double t) const;
+  /// The interpolation weights of drive_at: drive_at(t) = (1 - s) drive[f] + s drive[f + 1]
+  /// (f + 1 is not read when s = 0).
+  void drive_weights(double t, int& f, double& s) const;
+  /// A copy starting from another initial state. Under rate driving the target at frame 0 becomes
+  /// its weighted mean (MODEL.md section 7), so the first interval ramps from the new state.
+  Particle with_initial_state(const Eigen::VectorXd& c0) const;
 };
 
 }  // namespace pixelkinetics

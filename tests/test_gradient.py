@@ -70,3 +70,54 @@ def test_wrong_gradient_fails_taylor_test():
     direction = np.random.default_rng(5).standard_normal(x0.size) * 0.01
     rates = taylor_test(loss, x0, 1.01 * gradient(x0), direction, eps0=1e-2, n_halvings=4)
     assert rates.min() < 1.5, rates
+
+
+@pytest.mark.parametrize("driving", ["rate", "potential"])
+@pytest.mark.parametrize("scheme", ["be", "bdf2"])
+def test_initial_state_gradient_passes_taylor_test(scheme, driving):
+    # c^0 as a parameter with frame 0 in the loss; under rate driving the frame-0 target is mean(c^0), so
+    # the gradient carries that chain too.
+    movies, _ = make_movies(n_particles=2, sites=(25, 40), n_frames=4, t_end=30.0, driving=driving, params=PARAMS,
+                            noise=0.02, missing=0.05, scheme=scheme, n_sub=3, seed=4)
+    problem = pk.Problem(movies, scheme=scheme, n_sub=3, sigma=0.02, fit_initial=True)
+    theta = [0.3 * np.random.default_rng(1).standard_normal(m.n_sites) for m in movies]
+    sizes = [m.n_sites for m in movies]
+    c0 = np.concatenate(problem.initial_states())
+
+    def loss(x):
+        states = np.split(x, np.cumsum(sizes)[:-1])
+        return problem.evaluate(PARAMS, theta, states).loss
+
+    gradient = np.concatenate(problem.evaluate(PARAMS, theta, np.split(c0, np.cumsum(sizes)[:-1])).grad_c0)
+    direction = 0.05 * np.random.default_rng(2).standard_normal(c0.size)
+    rates = taylor_test(loss, c0, gradient, direction, eps0=1e-1, n_halvings=4)
+    assert rates.min() > 1.9, rates
+
+
+@pytest.mark.parametrize("driving", ["rate", "potential"])
+def test_drive_gradient_passes_taylor_test(driving):
+    # d loss / d drive_f, the frame values of the target mean (rate) or of V (potential), c^0 held fixed.
+    from pixelkinetics import _core
+
+    movies, _ = make_movies(n_particles=1, sites=(25, 40), n_frames=4, t_end=30.0, driving=driving, params=PARAMS,
+                            noise=0.02, scheme="bdf2", n_sub=5, seed=6)
+    problem = pk.Problem(movies, scheme="bdf2", n_sub=5, sigma=0.02)
+    theta = [np.zeros(movies[0].n_sites)]
+    base = problem._core_particle(movies[0], 1.0)
+    observed = np.nan_to_num(movies[0].concentration[:, movies[0].mask])
+    weight = np.isfinite(movies[0].concentration[:, movies[0].mask]).astype(float)
+
+    def result(drive):
+        particle = _core.Particle("p", movies[0].mask.astype(np.uint8), 1.0, True, np.ones(base.n_sites),
+                                  problem.initial_states()[0], movies[0].time, driving, drive, observed, weight)
+        return _core.Batch([particle]).loss_and_gradient(PARAMS.to_core(), theta, problem.settings)[0]
+
+    if driving == "rate":
+        drive0 = np.clip([np.mean(problem.initial_states()[0])] +
+                         [np.nanmean(f[movies[0].mask]) for f in movies[0].concentration[1:]], 1e-3, 1 - 1e-3)
+    else:
+        drive0 = movies[0].voltage.copy()
+    direction = 0.02 * np.random.default_rng(3).standard_normal(drive0.size)
+    rates = taylor_test(lambda d: result(d)["loss"], drive0, result(drive0)["grad_drive"], direction,
+                        eps0=1e-1, n_halvings=4)
+    assert rates.min() > 1.9, rates

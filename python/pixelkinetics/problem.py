@@ -15,6 +15,18 @@ EPS = 1e-3
 
 
 @dataclass
+class Evaluation:
+    """Loss and gradient on site vectors, in particle order."""
+
+    loss: float                         #: misfit + theta penalty
+    misfit: float                       #: data term alone
+    grad_globals: np.ndarray            #: in the order of Params.names()
+    grad_theta: List[np.ndarray]        #: per particle, (n_sites,)
+    grad_c0: List[np.ndarray]           #: per particle, d loss / d c^0 (the frame-0 target follows mean(c^0))
+    stats: Dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
 class Solution:
     """Forward solution at the frame times, with solver statistics."""
 
@@ -41,12 +53,14 @@ class Problem:
     """Loss of MODEL.md section 7 over any number of particles, each with its own time grid.
 
     scheme: "be" or "bdf2"; n_sub: equal steps per frame interval; sigma: noise level of the loss;
-    lam_s, lam_0: smoothness and size penalties on theta; linear_solver: "auto", "symmetric" or "lu".
+    lam_s, lam_0: smoothness and size penalties on theta; linear_solver: "auto", "symmetric" or "lu";
+    fit_initial: frame 0 enters the loss, for fits in which the initial state c^0 is a parameter (pass it
+    as ``c0``; by default every method starts from :func:`initial_condition`).
     """
 
     def __init__(self, movies: Sequence[Movie], scheme: str = "be", n_sub: int = 20, sigma: float = 0.02,
                  lam_s: float = 0.0, lam_0: float = 0.0, linear_solver: str = "auto",
-                 newton_tol: float = 1e-12, h: float = 1.0):
+                 newton_tol: float = 1e-12, h: float = 1.0, fit_initial: bool = False):
         if isinstance(movies, Movie):
             movies = [movies]
         self.movies: List[Movie] = list(movies)
@@ -63,6 +77,7 @@ class Problem:
         self.settings.lam_0 = float(lam_0)
         self.settings.linear_solver = linear_solver
         self.settings.newton_tol = float(newton_tol)
+        self.settings.misfit_frame0 = bool(fit_initial)
         self.settings.validate()
         self._batch = _core.Batch([self._core_particle(m, h) for m in self.movies])
 
@@ -114,6 +129,28 @@ class Problem:
             out.append(v)
         return out
 
+    def initial_states(self) -> List[np.ndarray]:
+        """The default c^0 of every particle as site vectors (MODEL.md section 7)."""
+        return [initial_condition(m) for m in self.movies]
+
+    def c0_vectors(self, c0: Optional[Mapping[str, np.ndarray]]) -> List[np.ndarray]:
+        """Site vectors from a dict of (H, W) initial-state maps; a missing name takes the default."""
+        if c0 is None:
+            return []
+        unknown = set(c0) - set(self.names)
+        if unknown:
+            raise ValueError(f"c0 has maps for unknown particles {sorted(unknown)}; known: {self.names}")
+        out = []
+        for m in self.movies:
+            if m.name not in c0:
+                out.append(initial_condition(m))
+                continue
+            v = np.asarray(c0[m.name], dtype=np.float64)
+            if v.shape != m.mask.shape:
+                raise ValueError(f"c0[{m.name!r}] must have the mask shape {m.mask.shape}, got {v.shape}")
+            out.append(v[m.mask])
+        return out
+
     def to_map(self, movie: Movie, values: np.ndarray) -> np.ndarray:
         """Scatter site values (..., n_sites) into (..., H, W) maps, NaN off the mask."""
         values = np.asarray(values)
@@ -130,19 +167,22 @@ class Problem:
                 total[k] = total.get(k, 0) + v
         return total
 
-    def solve(self, p: Params, theta: Optional[Mapping[str, np.ndarray]] = None) -> Solution:
-        """Forward solution with voltages and solver statistics."""
-        results = self._batch.simulate(p.to_core(), self.theta_vectors(theta), self.settings)
+    def solve(self, p: Params, theta: Optional[Mapping[str, np.ndarray]] = None,
+              c0: Optional[Mapping[str, np.ndarray]] = None) -> Solution:
+        """Forward solution with voltages and solver statistics; ``c0`` optionally replaces initial states."""
+        results = self._batch.simulate(p.to_core(), self.theta_vectors(theta), self.settings, self.c0_vectors(c0))
         conc = {m.name: self.to_map(m, r["concentration"]) for m, r in zip(self.movies, results)}
         volt = {m.name: np.asarray(r["voltage"]) for m, r in zip(self.movies, results)}
         return Solution(conc, volt, self._sum_stats(results))
 
-    def simulate(self, p: Params, theta: Optional[Mapping[str, np.ndarray]] = None) -> Dict[str, np.ndarray]:
+    def simulate(self, p: Params, theta: Optional[Mapping[str, np.ndarray]] = None,
+                 c0: Optional[Mapping[str, np.ndarray]] = None) -> Dict[str, np.ndarray]:
         """{name: (T, H, W) concentration at the frame times}, NaN off the mask."""
-        return self.solve(p, theta).concentration
+        return self.solve(p, theta, c0).concentration
 
-    def loss(self, p: Params, theta: Optional[Mapping[str, np.ndarray]] = None) -> float:
-        results = self._batch.loss(p.to_core(), self.theta_vectors(theta), self.settings)
+    def loss(self, p: Params, theta: Optional[Mapping[str, np.ndarray]] = None,
+             c0: Optional[Mapping[str, np.ndarray]] = None) -> float:
+        results = self._batch.loss(p.to_core(), self.theta_vectors(theta), self.settings, self.c0_vectors(c0))
         return float(sum(r["loss"] for r in results))
 
     def loss_and_gradient(self, p: Params, theta: Optional[Mapping[str, np.ndarray]] = None
@@ -154,12 +194,21 @@ class Problem:
         return loss, g_globals, {m.name: self.to_map(m, g) for m, g in zip(self.movies, g_theta)}
 
     def loss_and_gradient_vectors(self, p: Params, theta: Sequence[np.ndarray]):
-        """The same on site vectors: (loss, global gradient array, [theta gradients], stats).
+        """The same on site vectors: (loss, global gradient array, [theta gradients], stats)."""
+        e = self.evaluate(p, theta)
+        return e.loss, e.grad_globals, e.grad_theta, e.stats
+
+    def evaluate(self, p: Params, theta: Sequence[np.ndarray], c0: Optional[Sequence[np.ndarray]] = None
+                 ) -> Evaluation:
+        """Loss and gradient on site vectors, optionally from given initial states ``c0`` (site vectors).
         Particle contributions are summed in particle order, so the result does not depend on threads."""
-        results = self._batch.loss_and_gradient(p.to_core(), list(theta), self.settings)
-        loss = 0.0
+        results = self._batch.loss_and_gradient(p.to_core(), list(theta), self.settings,
+                                                [] if c0 is None else list(c0))
+        loss = misfit = 0.0
         g = np.zeros(len(p.names()))
         for r in results:
             loss += r["loss"]
+            misfit += r["misfit"]
             g += r["grad_globals"]
-        return float(loss), g, [np.asarray(r["grad_theta"]) for r in results], self._sum_stats(results)
+        return Evaluation(float(loss), float(misfit), g, [np.asarray(r["grad_theta"]) for r in results],
+                          [np.asarray(r["grad_c0"]) for r in results], self._sum_stats(results))
