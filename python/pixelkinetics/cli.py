@@ -1,7 +1,11 @@
-"""Command line: ``pixelkinetics demo`` and ``pixelkinetics info DATA.h5``."""
+"""pixelkinetics: learn reaction kinetics of battery particles from X-ray movies.
+
+Commands: demo (synthetic data -> fit -> results and figures), synth, fit, simulate, report, info.
+"""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -12,44 +16,174 @@ import numpy as np
 from . import __version__
 from ._core import SolverError, has_openmp, num_threads, set_num_threads
 
+#: Ground truth of ``synth`` and ``demo``: a j0(c) with a learned shape (b1, b2) on the sqrt base.
+SYNTH_TRUTH = dict(k0=0.02, alpha=0.5, Omega=4.5, kappa=2.0, B=1.0, D=0.0, b=[0.0, 0.5, -0.3], j0_base="sqrt")
+
+
+def _synthesize(args: argparse.Namespace, path: Path):
+    from .io import write_movies
+    from .params import Params
+    from .synthetic import make_movies
+
+    movies, truth = make_movies(n_particles=args.particles, sites=tuple(args.sites), n_frames=args.frames,
+                                noise=args.noise, missing=args.missing, driving=args.driving,
+                                params=Params(**SYNTH_TRUTH), scheme=args.scheme, n_sub=args.n_sub, seed=args.seed)
+    write_movies(path, movies, truth)
+    return movies, truth
+
+
+def _load_config(path: Optional[str]):
+    from .fit import FitConfig
+
+    return FitConfig.from_toml(path) if path else FitConfig()
+
+
+def _print_fit_summary(result, movies) -> None:
+    evals = max(result.n_fev, 1)
+    n_sites = sum(m.n_sites for m in movies)
+    print(f"  {result.message}")
+    print(f"  {len(movies)} particles, {n_sites} sites: {result.n_iter} iterations, {result.n_fev} loss-and-gradient "
+          f"evaluations, {result.wall_time:.1f} s ({result.wall_time / evals:.3f} s per evaluation)")
+    print(f"  loss {result.loss:.6g}, reduced chi-square {result.reduced_chi2:.4f} "
+          f"({result.n_obs} observations, {result.n_free} free parameters)")
+    values = result.params.values()
+    print("  " + ", ".join(f"{n} {values[n]:.4g}" for n in result.config.free))
+
+
+def _run_fit(data: str, output: str, config, resume: bool, quiet: bool, max_iter: Optional[int]):
+    from .fit import fit
+    from .io import load_movies, load_truth, write_results
+
+    movies = load_movies(data)
+    checkpoint = f"{output}.checkpoint"
+    if os.path.exists(checkpoint) and not resume:
+        print(f"  {checkpoint} exists from an earlier run; starting afresh (pass --resume to continue it)")
+    if resume and not os.path.exists(checkpoint):
+        print(f"  no checkpoint {checkpoint}: starting afresh")
+    result = fit(movies, config, checkpoint=checkpoint, resume=resume, progress=not quiet, max_iter=max_iter)
+    write_results(output, result, movies, data_path=data, truth=load_truth(data))
+    if os.path.exists(checkpoint):
+        os.remove(checkpoint)
+    return result, movies
+
+
+def _recovery_lines(results) -> List[str]:
+    from .report import theta_correlation
+
+    true_params, true_theta = results.truth
+    masks = {n: p.mask for n, p in results.particles.items() if n in true_theta}
+    fitted = {n: results.particles[n].theta for n in masks}
+    corr = theta_correlation(fitted, true_theta, masks, remove_mean=True)
+    lines = [f"  theta correlation with the truth (per-particle means removed): {corr:.4f}"]
+    truth_values, fit_values = true_params.values(), results.params.values()
+    for name in results.fit["free"]:
+        t, v = truth_values.get(name, 0.0), fit_values[name]
+        err = f"{100 * (v - t) / t:+.1f}%" if t != 0 else f"{v - t:+.3g} (absolute)"
+        lines.append(f"  {name:6s} fitted {v:9.4g}   truth {t:9.4g}   error {err}")
+    return lines
+
 
 def _demo(args: argparse.Namespace) -> int:
-    from .io import write_movies
-    from .problem import Problem
-    from .synthetic import make_movies
+    from .fit import FitConfig
+    from .io import load_results
+    from .report import write_report
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"pixelkinetics {__version__}: synthetic demo with {args.particles} particles "
+    print(f"pixelkinetics {__version__} demo: {args.particles} synthetic particles, fit, report "
           f"({num_threads()} OpenMP thread(s){'' if has_openmp() else ', built without OpenMP'})")
+    data, results_path = out / "demo_data.h5", out / "demo_results.h5"
     t0 = time.perf_counter()
-    movies, truth = make_movies(n_particles=args.particles, n_frames=8, noise=0.02, seed=args.seed)
-    data = out / "demo_data.h5"
-    write_movies(data, movies, truth)
-    n_sites = sum(m.n_sites for m in movies)
-    print(f"  wrote {data} ({n_sites} sites, 8 frames) in {time.perf_counter() - t0:.2f} s")
+    movies, _ = _synthesize(args, data)
+    print(f"  wrote {data}: {sum(m.n_sites for m in movies)} sites, {args.frames} frames, noise {args.noise} "
+          f"({time.perf_counter() - t0:.1f} s)")
+    result, movies = _run_fit(str(data), str(results_path), FitConfig(), resume=False, quiet=args.quiet,
+                              max_iter=args.max_iter)
+    _print_fit_summary(result, movies)
+    results = load_results(results_path)
+    print("\n".join(_recovery_lines(results)))
+    figures = write_report(results, out / "report")
+    print(f"  wrote {results_path} and {len(figures)} report files in {out / 'report'}")
+    return 0
 
-    problem = Problem(movies, scheme="be", n_sub=20, sigma=0.02)
-    t0 = time.perf_counter()
-    solution = problem.solve(truth.params, truth.theta)
-    t_forward = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    loss, g_globals, _ = problem.loss_and_gradient(truth.params, truth.theta)
-    t_gradient = time.perf_counter() - t0
+
+def _synth(args: argparse.Namespace) -> int:
+    movies, _ = _synthesize(args, Path(args.output))
+    print(f"wrote {args.output}: {len(movies)} particles, {sum(m.n_sites for m in movies)} sites, "
+          f"{args.frames} frames, noise {args.noise}, {100 * args.missing:.0f}% missing, truth under /truth")
+    return 0
+
+
+def _fit(args: argparse.Namespace) -> int:
+    config = _load_config(args.config)
+    if not args.quiet:
+        print(f"pixelkinetics fit {args.data} -> {args.output} (free: {', '.join(config.free) or 'none'}"
+              f"{', theta' if config.fit_theta else ''}{', c0' if config.fit_initial else ''}; "
+              f"{num_threads()} thread(s))")
+    result, movies = _run_fit(args.data, args.output, config, args.resume, args.quiet, args.max_iter)
+    if not args.quiet:
+        _print_fit_summary(result, movies)
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from .io import load_movies, load_results, write_movies
+    from .movie import Movie
+    from .problem import Problem
+
+    movies = load_movies(args.data)
+    theta = c0 = None
+    if args.results:
+        results = load_results(args.results)
+        params = results.params
+        theta = {n: p.theta for n, p in results.particles.items() if n in {m.name for m in movies}}
+        c0 = {n: p.c0 for n, p in results.particles.items() if n in theta}
+    else:
+        params = _load_config(args.config).initial
+    config = _load_config(args.config)
+    problem = Problem(movies, scheme=config.scheme, n_sub=config.n_sub)
+    solution = problem.solve(params, theta, c0)
+    out = [Movie(m.name, m.mask, solution.concentration[m.name], m.time, voltage=solution.voltage[m.name]
+                 if m.driving == "potential" else m.voltage, driving=m.driving,
+                 carbon_thickness=m.carbon_thickness, pixel_size_nm=m.pixel_size_nm) for m in movies]
+    write_movies(args.output, out)
     s = solution.stats
-    n_obs = sum(int(np.isfinite(m.concentration[1:][:, m.mask]).sum()) for m in movies)
-    print(f"  forward solve      {t_forward:7.3f} s  ({s['n_steps']} steps, "
-          f"{s['n_newton'] / s['n_steps']:.2f} Newton iterations and "
-          f"{s['n_factorizations'] / s['n_steps']:.2f} factorisations per step)")
-    print(f"  loss and gradient  {t_gradient:7.3f} s  (ratio to forward {t_gradient / t_forward:.2f})")
-    print(f"  loss at the truth  {loss:.1f}  (reduced chi-square {2 * loss / n_obs:.3f})")
-    print("  gradient at the truth: " + ", ".join(f"{k} {v:+.3g}" for k, v in g_globals.items()))
+    print(f"wrote {args.output}: {len(out)} simulated particles ({s['n_steps']} steps, {s['n_newton']} Newton "
+          f"iterations)")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .io import load_results
+    from .report import write_report
+
+    results = load_results(args.results)
+    figures = write_report(results, args.output)
+    print(f"wrote {len(figures)} files to {args.output}:")
+    for f in figures:
+        print(f"  {f}")
+    if results.truth is not None:
+        print("\n".join(_recovery_lines(results)))
     return 0
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .io import load_movies
+    import h5py
 
+    from .io import load_movies, load_results
+
+    try:
+        with h5py.File(args.data, "r") as f:
+            is_results = "fit" in f and "parameters" in f
+    except OSError:
+        is_results = False  # load_movies reports it
+    if is_results:
+        r = load_results(args.data)
+        print(f"{args.data}: results of a fit of {len(r.particles)} particle(s) to {r.fit.get('data', '?')}")
+        print(f"  {r.fit['message']}; {r.fit['n_iter']} iterations, {r.fit['n_fev']} evaluations, "
+              f"reduced chi-square {r.fit['reduced_chi2']:.4f}")
+        print("  " + ", ".join(f"{k} {v:.4g}" for k, v in r.params.values().items()))
+        return 0
     movies = load_movies(args.data)
     print(f"{args.data}: {len(movies)} particle(s)")
     for m in movies:
@@ -60,31 +194,78 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_synth_options(p: argparse.ArgumentParser, particles: int, sites: List[int]) -> None:
+    p.add_argument("--particles", type=int, default=particles, help=f"number of particles (default {particles})")
+    p.add_argument("--sites", type=int, nargs=2, default=sites, metavar=("MIN", "MAX"), help="pixels per particle")
+    p.add_argument("--frames", type=int, default=8, help="frames per movie (default 8)")
+    p.add_argument("--noise", type=float, default=0.02, help="Gaussian noise of the concentration (default 0.02)")
+    p.add_argument("--missing", type=float, default=0.0, help="fraction of missing pixels per frame")
+    p.add_argument("--driving", choices=("rate", "potential"), default="rate")
+    p.add_argument("--scheme", choices=("be", "bdf2"), default="bdf2",
+                   help="time stepping of the truth (default bdf2, finer than the fit's)")
+    p.add_argument("--n-sub", type=int, default=40, help="steps per frame interval of the truth (default 40)")
+    p.add_argument("--seed", type=int, default=0)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pixelkinetics", description=__doc__)
+    parser = argparse.ArgumentParser(prog="pixelkinetics", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"pixelkinetics {__version__}")
     parser.add_argument("--threads", type=int, default=None, help="OpenMP threads (default: OMP_NUM_THREADS)")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="simulate a synthetic data set and evaluate loss and gradient")
-    demo.add_argument("-o", "--output", default="demo_output", help="output directory")
-    demo.add_argument("--particles", type=int, default=16, help="number of synthetic particles")
-    demo.add_argument("--seed", type=int, default=0)
+
+    demo = sub.add_parser("demo", help="make a synthetic data set with known truth, fit it, write results and figures")
+    demo.add_argument("-o", "--output", default="demo_output", help="output directory (default demo_output)")
+    _add_synth_options(demo, particles=12, sites=[150, 300])
+    demo.add_argument("--max-iter", type=int, default=None, help="L-BFGS-B iterations (default: the config's)")
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(run=_demo)
-    info = sub.add_parser("info", help="summarise a movie file")
-    info.add_argument("data", help="HDF5 movie file")
+
+    synth = sub.add_parser("synth", help="write synthetic movies with their ground truth under /truth")
+    synth.add_argument("-o", "--output", required=True, help="HDF5 movie file to write")
+    _add_synth_options(synth, particles=40, sites=[300, 700])
+    synth.set_defaults(run=_synth)
+
+    fit = sub.add_parser("fit", help="fit the model to a movie file")
+    fit.add_argument("data", help="HDF5 movie file (MODEL.md section 9)")
+    fit.add_argument("-o", "--output", required=True, help="HDF5 results file to write")
+    fit.add_argument("--config", help="TOML file with [model], [fit] and [solver] tables")
+    fit.add_argument("--max-iter", type=int, default=None, help="L-BFGS-B iterations in total")
+    fit.add_argument("--resume", action="store_true", help="continue from OUTPUT.checkpoint")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    fit.set_defaults(run=_fit)
+
+    simulate = sub.add_parser("simulate", help="simulate the movies of a data file with given parameters")
+    simulate.add_argument("data", help="HDF5 movie file: masks, times, driving")
+    simulate.add_argument("-o", "--output", required=True, help="HDF5 movie file of the simulated movies")
+    source = simulate.add_mutually_exclusive_group()
+    source.add_argument("--results", help="results file: its parameters, theta maps and initial states")
+    source.add_argument("--config", help="TOML file: its [model] parameters (theta = 0)")
+    simulate.set_defaults(run=_simulate)
+
+    report = sub.add_parser("report", help="write the figures of a results file")
+    report.add_argument("results", help="HDF5 results file")
+    report.add_argument("-o", "--output", required=True, help="directory for the PNG figures")
+    report.set_defaults(run=_report)
+
+    info = sub.add_parser("info", help="summarise a movie or results file")
+    info.add_argument("data", help="HDF5 file")
     info.set_defaults(run=_info)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.threads is not None:
-        set_num_threads(args.threads)
     try:
+        if args.threads is not None:
+            set_num_threads(args.threads)
         return args.run(args)
     except (ValueError, FileNotFoundError, SolverError) as exc:
         print(f"pixelkinetics: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("pixelkinetics: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,13 +1,17 @@
 """HDF5 movie files (MODEL.md section 9)."""
 from __future__ import annotations
 
+import json
 import os
-from typing import List, Optional
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import h5py
 import numpy as np
 
 from .movie import Movie
+from .params import SCALAR_NAMES, Params
 
 
 def _read(group: h5py.Group, name: str, path: str, required: bool = True) -> Optional[np.ndarray]:
@@ -65,36 +69,171 @@ def load_movies(path: "str | os.PathLike", group: str = "/") -> List[Movie]:
         return movies
 
 
-def write_movies(path: "str | os.PathLike", movies, truth=None) -> None:
-    """Write movies in the layout of MODEL.md section 9, with an optional synthetic ``/truth``.
-
-    The file is written under a temporary name in the same directory and renamed when complete, so an
-    interrupted run never leaves a half-written file.
-    """
+@contextmanager
+def atomic_h5(path: "str | os.PathLike"):
+    """An HDF5 file opened for writing under a temporary name in the same directory and renamed to
+    ``path`` when the block completes, so an interrupted run never leaves a half-written file."""
     path = os.fspath(path)
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
         with h5py.File(tmp, "w") as f:
-            for m in movies:
-                g = f.create_group(f"particles/{m.name}")
-                g.create_dataset("concentration", data=m.concentration, compression="gzip")
-                g["mask"] = m.mask.astype(np.uint8)
-                g["time"] = m.time
-                g.attrs["driving"] = m.driving
-                for name in ("sigma", "voltage", "carbon_thickness"):
-                    value = getattr(m, name)
-                    if value is not None:
-                        g[name] = value
-                if m.pixel_size_nm is not None:
-                    g.attrs["pixel_size_nm"] = m.pixel_size_nm
-            if truth is not None:
-                t = f.create_group("truth")
-                for name, value in truth.params.values().items():
-                    t.attrs[name] = value
-                t.attrs["j0_base"] = truth.params.j0_base
-                for name, theta in truth.theta.items():
-                    t[f"theta/{name}"] = theta
+            yield f
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _write_truth(f: h5py.File, truth) -> None:
+    """``truth``: a SyntheticTruth or a (Params, {name: theta map}) pair as :func:`load_truth` returns."""
+    params, thetas = (truth.params, truth.theta) if hasattr(truth, "params") else truth
+    t = f.create_group("truth")
+    _write_params(t, params)
+    for name, theta in thetas.items():
+        t[f"theta/{name}"] = theta
+
+
+def load_truth(path: "str | os.PathLike"):
+    path = os.fspath(path)
+    with h5py.File(path, "r") as f:
+        if "truth" not in f:
+            return None
+        t = f["truth"]
+        theta = {name: d[()] for name, d in t["theta"].items()} if "theta" in t else {}
+        return _params_from_attrs(t.attrs, f"{path}: /truth"), theta
+
+
+def _params_from_attrs(attrs, where: str) -> Params:
+    attrs = dict(attrs)
+    missing = [n for n in SCALAR_NAMES if n not in attrs]
+    if missing:
+        raise ValueError(f"{where}: parameter attributes {missing} are missing")
+    a = [float(attrs[f"a{m}"]) for m in range(1, 100) if f"a{m}" in attrs]
+    b = [float(attrs[f"b{m}"]) for m in range(100) if f"b{m}" in attrs]
+    base = attrs.get("j0_base", "sqrt")
+    return Params(**{n: float(attrs[n]) for n in SCALAR_NAMES}, a=a, b=b,
+                  j0_base=base.decode() if isinstance(base, bytes) else str(base))
+
+
+def _write_params(group: h5py.Group, params: Params) -> None:
+    for name, value in params.values().items():
+        group.attrs[name] = value
+    group.attrs["j0_base"] = params.j0_base
+
+
+def write_movies(path: "str | os.PathLike", movies, truth=None) -> None:
+    """Write movies in the layout of MODEL.md section 9, with an optional synthetic ``/truth``,
+    atomically (:func:`atomic_h5`)."""
+    with atomic_h5(path) as f:
+        for m in movies:
+            g = f.create_group(f"particles/{m.name}")
+            g.create_dataset("concentration", data=m.concentration, compression="gzip")
+            g["mask"] = m.mask.astype(np.uint8)
+            g["time"] = m.time
+            g.attrs["driving"] = m.driving
+            for name in ("sigma", "voltage", "carbon_thickness"):
+                value = getattr(m, name)
+                if value is not None:
+                    g[name] = value
+            if m.pixel_size_nm is not None:
+                g.attrs["pixel_size_nm"] = m.pixel_size_nm
+        if truth is not None:
+            _write_truth(f, truth)
+
+
+# -- results files ------------------------------------------------------------------------------------
+@dataclass
+class ParticleFit:
+    """One particle of a results file."""
+
+    mask: np.ndarray
+    time: np.ndarray
+    observed: np.ndarray          #: (T, H, W) the data
+    fitted: np.ndarray            #: (T, H, W) the model at the frame times
+    theta: np.ndarray             #: (H, W) log-rate map, NaN off the mask
+    c0: np.ndarray                #: (H, W) initial state used by the fit
+    voltage: np.ndarray           #: (T,) model V at the frame times
+    carbon_thickness: Optional[np.ndarray] = None
+    sigma: Optional[np.ndarray] = None  #: (T, H, W) per-pixel noise level of the data, when given
+
+
+@dataclass
+class Results:
+    """A results file (MODEL.md section 9) read back."""
+
+    params: Params
+    particles: Dict[str, ParticleFit]
+    history: Dict[str, np.ndarray]
+    fit: Dict[str, object]        #: attributes of /fit: free parameters, settings, figures of merit
+    truth: Optional[Tuple[Params, Dict[str, np.ndarray]]] = None
+
+
+def write_results(path: "str | os.PathLike", result, movies: Sequence[Movie], data_path: Optional[str] = None,
+                  truth=None) -> None:
+    """Write a :class:`pixelkinetics.fit.FitResult` atomically: ``/particles/<name>/{theta, fitted, ...}``,
+    ``/parameters`` (attributes), ``/history`` and ``/fit`` (settings and figures of merit)."""
+    with atomic_h5(path) as f:
+        for m in movies:
+            g = f.create_group(f"particles/{m.name}")
+            g["theta"] = result.theta[m.name]
+            g.create_dataset("fitted", data=result.fitted[m.name], compression="gzip")
+            g.create_dataset("observed", data=m.concentration, compression="gzip")
+            g["c0"] = result.c0[m.name]
+            g["mask"] = m.mask.astype(np.uint8)
+            g["time"] = m.time
+            g["voltage"] = result.voltage[m.name]
+            g.attrs["driving"] = m.driving
+            if m.carbon_thickness is not None:
+                g["carbon_thickness"] = m.carbon_thickness
+            if m.sigma is not None:
+                g.create_dataset("sigma", data=m.sigma, compression="gzip")
+        _write_params(f.create_group("parameters"), result.params)
+        h = f.create_group("history")
+        for name, values in result.history.items():
+            h[name] = np.asarray(values)
+        a = f.create_group("fit").attrs
+        a["free"] = list(result.config.free) or [""]
+        for key in ("fit_theta", "theta_mean", "fit_initial", "lam_s", "lam_0", "sigma", "scheme", "n_sub"):
+            a[key] = getattr(result.config, key)
+        for key in ("loss", "misfit", "n_obs", "n_free", "n_iter", "n_fev", "success", "message", "wall_time",
+                    "reduced_chi2"):
+            a[key] = getattr(result, key)
+        a["config"] = json.dumps(result.config.to_dict())
+        if data_path is not None:
+            a["data"] = os.fspath(data_path)
+        if truth is not None:
+            _write_truth(f, truth)
+
+
+def load_results(path: "str | os.PathLike") -> Results:
+    """Read a results file written by :func:`write_results` (``pixelkinetics fit``)."""
+    path = os.fspath(path)
+    try:
+        f = h5py.File(path, "r")
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ValueError(f"{path}: not a readable HDF5 file ({exc})") from None
+    with f:
+        for name in ("particles", "parameters", "history", "fit"):
+            if name not in f:
+                raise ValueError(f"{path}: /{name} is missing: not a pixelkinetics results file")
+        particles = {}
+        for name, g in f["particles"].items():
+            fields = {}
+            for key in ("mask", "time", "observed", "fitted", "theta", "c0", "voltage"):
+                fields[key] = _read(g, key, path)
+            for key in ("carbon_thickness", "sigma"):
+                fields[key] = _read(g, key, path, required=False)
+            fields["mask"] = fields["mask"].astype(bool)
+            particles[name] = ParticleFit(**fields)
+        fit = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f["fit"].attrs.items()}
+        fit["free"] = [str(v.decode() if isinstance(v, bytes) else v) for v in np.atleast_1d(fit["free"]) if v]
+        truth = None
+        if "truth" in f:
+            t = f["truth"]
+            truth = (_params_from_attrs(t.attrs, f"{path}: /truth"),
+                     {n: d[()] for n, d in t["theta"].items()} if "theta" in t else {})
+        return Results(params=_params_from_attrs(f["parameters"].attrs, f"{path}: /parameters"),
+                       particles=particles, history={k: v[()] for k, v in f["history"].items()}, fit=fit,
+                       truth=truth)

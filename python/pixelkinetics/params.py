@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Sequence
 
 import numpy as np
+from numpy.polynomial import legendre
 
 from . import _core
 
@@ -60,6 +61,19 @@ class Params:
             else:
                 fields[name] = value
         return dataclasses.replace(self, a=a, b=b, **fields)
+
+    def mu_h(self, c) -> np.ndarray:
+        """Homogeneous chemical potential [kT]: ln(c/(1-c)) + Omega (1 - 2c) + sum_m a_m P_m(2c - 1)."""
+        c = np.asarray(c, dtype=float)
+        x = 2.0 * c - 1.0
+        return np.log(c / (1.0 - c)) - self.Omega * x + legendre.legval(x, [0.0] + list(self.a))
+
+    def j0(self, c) -> np.ndarray:
+        """Exchange-current shape j0(c) = j0_base(c) exp(sum_m b_m P_m(2c - 1)) (k0 and theta excluded)."""
+        c = np.asarray(c, dtype=float)
+        base = {"one": np.ones_like(c), "sqrt": np.sqrt(c * (1.0 - c)),
+                "asym": (1.0 - c) * np.sqrt(c * (1.0 - c))}[self.j0_base]
+        return base * np.exp(legendre.legval(2.0 * c - 1.0, list(self.b) or [0.0]))
 
     def to_core(self) -> "_core.GlobalParams":
         g = _core.GlobalParams()

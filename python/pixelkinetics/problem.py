@@ -55,12 +55,13 @@ class Problem:
     scheme: "be" or "bdf2"; n_sub: equal steps per frame interval; sigma: noise level of the loss;
     lam_s, lam_0: smoothness and size penalties on theta; linear_solver: "auto", "symmetric" or "lu";
     fit_initial: frame 0 enters the loss, for fits in which the initial state c^0 is a parameter (pass it
-    as ``c0``; by default every method starts from :func:`initial_condition`).
+    as ``c0``; by default every method starts from :func:`initial_condition`); newton_budget: a solve that
+    needs more Newton iterations per planned step than this (on average) raises SolverError (0: no limit).
     """
 
     def __init__(self, movies: Sequence[Movie], scheme: str = "be", n_sub: int = 20, sigma: float = 0.02,
                  lam_s: float = 0.0, lam_0: float = 0.0, linear_solver: str = "auto",
-                 newton_tol: float = 1e-12, h: float = 1.0, fit_initial: bool = False):
+                 newton_tol: float = 1e-12, h: float = 1.0, fit_initial: bool = False, newton_budget: float = 0.0):
         if isinstance(movies, Movie):
             movies = [movies]
         self.movies: List[Movie] = list(movies)
@@ -78,7 +79,10 @@ class Problem:
         self.settings.linear_solver = linear_solver
         self.settings.newton_tol = float(newton_tol)
         self.settings.misfit_frame0 = bool(fit_initial)
+        self.settings.newton_budget = float(newton_budget)
         self.settings.validate()
+        #: per particle (T, n_sites): the loss weight w_{f,i} of each observation (0 where missing)
+        self.obs_weights: List[np.ndarray] = []
         self._batch = _core.Batch([self._core_particle(m, h) for m in self.movies])
 
     # -- set-up ------------------------------------------------------------------------------------
@@ -91,6 +95,7 @@ class Problem:
         if m.sigma is not None:
             s = m.sigma[:, mask]
             obs_weight = np.where(obs_weight > 0, (self.settings.sigma / np.where(obs_weight > 0, s, 1.0)) ** 2, 0.0)
+        self.obs_weights.append(obs_weight)
         c0 = initial_condition(m)
         if m.driving == "rate":
             drive = np.array([_weighted_mean(c0, weight)] +
@@ -179,6 +184,12 @@ class Problem:
                  c0: Optional[Mapping[str, np.ndarray]] = None) -> Dict[str, np.ndarray]:
         """{name: (T, H, W) concentration at the frame times}, NaN off the mask."""
         return self.solve(p, theta, c0).concentration
+
+    def simulate_vectors(self, p: Params, theta: Sequence[np.ndarray],
+                         c0: Optional[Sequence[np.ndarray]] = None) -> List[np.ndarray]:
+        """Concentration at the frame times on site vectors: per particle (T, n_sites)."""
+        results = self._batch.simulate(p.to_core(), list(theta), self.settings, [] if c0 is None else list(c0))
+        return [np.asarray(r["concentration"]) for r in results]
 
     def loss(self, p: Params, theta: Optional[Mapping[str, np.ndarray]] = None,
              c0: Optional[Mapping[str, np.ndarray]] = None) -> float:

@@ -1,0 +1,580 @@
+"""Fitting: L-BFGS-B over the free globals, the theta maps and (optionally) the initial states.
+
+The objective is the loss of MODEL.md section 7 divided by the number of observations, so it is O(1)
+(about 1/2 at a good fit). The optimiser works in transformed, scaled coordinates:
+
+- positive globals (k0, kappa, D) in log space, alpha through the logit, the others as they are;
+- globals are multiplied by sqrt(number of sites): a global parameter is seen by every pixel, a theta
+  entry by one, and this keeps the curvature of both kinds of coordinate comparable;
+- theta has its global mean removed (``theta_mean = "zero"``), which removes the exact degeneracy of
+  k0 with the mean of theta without biasing the shape of the map;
+- initial states c^0 (``fit_initial``) in units of the noise level, bounded to [EPS, 1 - EPS].
+
+Fits write a checkpoint every few iterations; :func:`fit` with ``resume=True`` restarts L-BFGS-B from
+the last one (its curvature memory is rebuilt, so a resumed fit ends at the same optimum to the
+optimiser's tolerance, not bit for bit).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import h5py
+import numpy as np
+from scipy import optimize
+
+from ._core import SolverError
+from .io import atomic_h5
+from .movie import Movie
+from .params import Params
+from .problem import EPS, Problem
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+#: Parameters optimised in log space.
+POSITIVE = ("k0", "kappa", "D")
+#: Parameters optimised through the logistic map.
+UNIT_INTERVAL = ("alpha",)
+
+
+class DegenerateParametersError(ValueError):
+    """The free parameters contain a combination the model cannot determine from any data."""
+
+
+@dataclass
+class FitConfig:
+    """What to fit and how. ``initial`` is the starting (and, for fixed parameters, the final) model.
+
+    free: names of free globals (Params.names(): k0, alpha, Omega, kappa, B, D, a1.., b0..);
+    fit_theta: learn the per-pixel log-rate maps; theta_mean: "zero" (k0 carries the mean rate) or
+    "free" (then lam_0 > 0 is needed when k0 or b0 is free); fit_initial: learn c^0 with frame 0 in the
+    loss; bounds: {name: (low, high)} on raw values; lam_s, lam_0: theta penalties; sigma: noise level.
+    """
+
+    initial: Params = field(default_factory=lambda: Params(k0=0.01, alpha=0.5, Omega=3.0, kappa=1.0, B=1.0,
+                                                               b=[0.0, 0.0, 0.0], j0_base="sqrt"))
+    free: List[str] = field(default_factory=lambda: ["k0", "Omega", "kappa", "b1", "b2"])
+    fit_theta: bool = True
+    theta_mean: str = "zero"
+    fit_initial: bool = True
+    bounds: Dict[str, Tuple[float, float]] = field(default_factory=dict)
+    lam_s: float = 2.0
+    lam_0: float = 0.0
+    sigma: float = 0.02
+    scheme: str = "be"
+    n_sub: int = 20
+    #: Newton iterations per planned step beyond which a trial point counts as failed (the line search
+    #: backtracks); normal solves need 2 to 4.
+    newton_budget: float = 30.0
+    max_iter: int = 1000
+    #: converged when the loss (chi-square / 2) fell by less than loss_tol over the last loss_window
+    #: iterations: far below what the data can tell apart
+    loss_tol: float = 0.05
+    loss_window: int = 10
+    gtol: float = 1e-8   #: L-BFGS-B's own test on the projected gradient of the O(1) objective
+    ftol: float = 1e-12  #: L-BFGS-B's own test on the decrease of the O(1) objective
+    maxcor: int = 30     #: L-BFGS memory
+    checkpoint_every: int = 5
+    #: iterations after which the preconditioner is rebuilt at the current point (it starts at iteration 0)
+    precondition_at: List[int] = field(default_factory=lambda: [20, 60, 150])
+
+    def __post_init__(self) -> None:
+        self.free = list(self.free)
+        self.bounds = {k: (float(v[0]), float(v[1])) for k, v in dict(self.bounds).items()}
+        if self.theta_mean not in ("zero", "free"):
+            raise ValueError(f"theta_mean must be 'zero' or 'free', got {self.theta_mean!r}")
+        names = self.initial.names()
+        for name in self.free + list(self.bounds):
+            if name not in names:
+                raise ValueError(f"unknown parameter {name!r}; the model has {names} "
+                                 f"(a1.. and b0.. follow the lengths of the initial a and b)")
+        if len(set(self.free)) != len(self.free):
+            raise ValueError(f"free parameters are listed twice: {self.free}")
+        for name, (low, high) in self.bounds.items():
+            if not low < high:
+                raise ValueError(f"bounds of {name} must have low < high, got ({low}, {high})")
+            value = self.initial.values()[name]
+            if not low <= value <= high:
+                raise ValueError(f"the initial {name} = {value} lies outside its bounds ({low}, {high})")
+        for name in self.free:
+            value = self.initial.values()[name]
+            if name in POSITIVE and not value > 0:
+                raise ValueError(f"free parameter {name} is optimised in log space and must start > 0, got {value}")
+        if self.max_iter < 0 or self.checkpoint_every < 1:
+            raise ValueError("max_iter must be >= 0 and checkpoint_every >= 1")
+
+    # -- TOML ----------------------------------------------------------------------------------------
+    @classmethod
+    def from_toml(cls, path: "str | os.PathLike") -> "FitConfig":
+        """Read ``[model]`` (initial Params), ``[fit]`` and ``[solver]`` tables; unknown keys are errors."""
+        path = os.fspath(path)
+        try:
+            with open(path, "rb") as f:
+                doc = tomllib.load(f)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{path}: not valid TOML ({exc})") from None
+        return cls.from_dict(doc, where=path)
+
+    @classmethod
+    def from_dict(cls, doc: Mapping, where: str = "config") -> "FitConfig":
+        unknown = set(doc) - {"model", "fit", "solver"}
+        if unknown:
+            raise ValueError(f"{where}: unknown tables {sorted(unknown)}; expected [model], [fit], [solver]")
+        default = cls()
+        model = dict(doc.get("model", {}))
+        param_fields = {f.name for f in dataclasses.fields(Params)}
+        bad = set(model) - param_fields
+        if bad:
+            raise ValueError(f"{where}: [model] has unknown keys {sorted(bad)}; expected {sorted(param_fields)}")
+        options = {**dict(doc.get("fit", {})), **dict(doc.get("solver", {}))}
+        option_fields = {f.name for f in dataclasses.fields(cls)} - {"initial"}
+        bad = set(options) - option_fields
+        if bad:
+            raise ValueError(f"{where}: [fit]/[solver] have unknown keys {sorted(bad)}; "
+                             f"expected {sorted(option_fields)}")
+        try:
+            initial = dataclasses.replace(default.initial, **model)
+            return cls(initial=initial, **options)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: {exc}") from None
+
+    def to_dict(self) -> Dict:
+        model = {f.name: getattr(self.initial, f.name) for f in dataclasses.fields(Params)}
+        fit = {k: v for k, v in dataclasses.asdict(self).items() if k != "initial"}
+        fit["bounds"] = {k: list(v) for k, v in self.bounds.items()}
+        return {"model": model, "fit": fit}
+
+    def check_identifiable(self, movies: Sequence[Movie]) -> None:
+        """Refuse free sets with an exact degeneracy of the model (MODEL.md section 7)."""
+        free = set(self.free)
+        rate_driven = any(m.driving == "rate" for m in movies)
+        mean_free = self.fit_theta and self.theta_mean == "free" and self.lam_0 == 0.0
+        level = [n for n in ("k0", "b0") if n in free] + (["the mean of theta"] if mean_free else [])
+        if len(level) > 1:
+            raise DegenerateParametersError(
+                f"{' and '.join(level)} cannot all be free: the rate constant is k0 exp(b0 + theta_i), so the data "
+                "determine only their sum in log space. Keep one of them (default: k0 free, b0 = 0 fixed, "
+                "theta_mean = 'zero'), or give theta a size penalty lam_0 > 0.")
+        if {"Omega", "a1"} <= free:
+            raise DegenerateParametersError(
+                "Omega and a1 cannot both be free: Omega (1 - 2c) = -Omega P1(2c - 1), so only a1 - Omega is "
+                "determined. Fix one of them.")
+        if {"Omega", "B"} <= free and rate_driven:
+            raise DegenerateParametersError(
+                "Omega and B cannot both be free under rate driving: B (c - cbar) with cbar prescribed adds "
+                "B c to mu_h, and the constant is absorbed by V, so only 2 Omega - B is determined. Fix one "
+                "of them.")
+
+
+# -- the map between optimiser coordinates and model parameters ---------------------------------------
+def _site_degrees(mask: np.ndarray) -> np.ndarray:
+    """Number of 4-neighbour edges of each site, in site order."""
+    m = np.pad(mask, 1)
+    deg = m[:-2, 1:-1].astype(int) + m[2:, 1:-1] + m[1:-1, :-2] + m[1:-1, 2:]
+    return deg[mask]
+
+
+class ParameterSpace:
+    """Optimiser vector u <-> (Params, theta site vectors, c^0 site vectors).
+
+    u = 0 is the starting point. Globals: z = z_start + step * u (z the log/logit/identity transform).
+    Pixels: (theta_i, c^0_i) = start_i + M_i u_i, with M_i = L_i^-T from the Cholesky factor of the 2 x 2
+    (or 1 x 1) Gauss-Newton block of pixel i, so that L-BFGS-B sees a Hessian close to the identity in
+    every pixel and every global (:meth:`precondition`). M_i is upper triangular, so c^0_i depends on
+    its own coordinate alone and stays inside [EPS, 1 - EPS] through a simple bound.
+    """
+
+    def __init__(self, config: FitConfig, problem: Problem, n_obs: int):
+        self.config = config
+        self.problem = problem
+        self.names = list(config.initial.names())
+        self.free = [n for n in self.names if n in config.free]
+        self.sizes = [m.n_sites for m in problem.movies]
+        self.n_sites = int(sum(self.sizes))
+        self.n_obs = n_obs
+        self.dim = int(config.fit_theta) + int(config.fit_initial)  # unknowns per pixel
+        values = config.initial.values()
+        self.z_start = np.array([self._forward(n, values[n]) for n in self.free])
+        self.step = np.ones(len(self.free))
+        self.theta_start = np.zeros(self.n_sites)
+        self.c0_start = np.concatenate(problem.initial_states())
+        self.block = np.tile(np.eye(self.dim), (self.n_sites, 1, 1))
+
+    @property
+    def size(self) -> int:
+        return len(self.free) + self.dim * self.n_sites
+
+    @staticmethod
+    def _forward(name: str, x: float) -> float:
+        if name in POSITIVE:
+            return float(np.log(x))
+        if name in UNIT_INTERVAL:
+            return float(np.log(x / (1.0 - x)))
+        return float(x)
+
+    @staticmethod
+    def _inverse(name: str, z: float) -> Tuple[float, float]:
+        """Raw value and d raw / d z."""
+        if name in POSITIVE:
+            x = float(np.exp(z))
+            return x, x
+        if name in UNIT_INTERVAL:
+            x = float(1.0 / (1.0 + np.exp(-z)))
+            return x, x * (1.0 - x)
+        return float(z), 1.0
+
+    def bounds(self) -> List[Tuple[Optional[float], Optional[float]]]:
+        out: List[Tuple[Optional[float], Optional[float]]] = []
+        for i, n in enumerate(self.free):
+            low, high = self.config.bounds.get(n, (-np.inf, np.inf))
+            zl = -np.inf if (n in POSITIVE and low <= 0) or low == -np.inf else self._forward(n, low)
+            zh = np.inf if high == np.inf else self._forward(n, high)
+            out.append((None if zl == -np.inf else (zl - self.z_start[i]) / self.step[i],
+                        None if zh == np.inf else (zh - self.z_start[i]) / self.step[i]))
+        pixels = [[(None, None)] * self.n_sites for _ in range(self.dim)]
+        if self.config.fit_initial:
+            scale = self.block[:, -1, -1]
+            pixels[-1] = list(zip((EPS - self.c0_start) / scale, (1.0 - EPS - self.c0_start) / scale))
+        return out + [b for pixel in zip(*pixels) for b in pixel]
+
+    def _pixels(self, u: np.ndarray) -> np.ndarray:
+        """(n_sites, dim) pixel unknowns from u: the start plus the preconditioned step."""
+        up = u[len(self.free):].reshape(self.n_sites, self.dim)
+        return np.einsum("nij,nj->ni", self.block, up)
+
+    def unpack(self, u: np.ndarray):
+        """(Params, theta vectors, c0 vectors or None, d raw / d z of the free globals, c0 as one array)."""
+        u = np.asarray(u, dtype=float)
+        changes, jac = {}, np.empty(len(self.free))
+        for i, n in enumerate(self.free):
+            changes[n], jac[i] = self._inverse(n, self.z_start[i] + self.step[i] * u[i])
+        params = self.config.initial.replace(**changes)
+        pixels = self._pixels(u)
+        split = np.cumsum(self.sizes)[:-1]
+        theta = np.zeros(self.n_sites)
+        if self.config.fit_theta:
+            theta = self.theta_start + pixels[:, 0]
+            if self.config.theta_mean == "zero":
+                theta -= theta.mean()
+        c0 = None
+        if self.config.fit_initial:
+            c0 = np.clip(self.c0_start + pixels[:, -1], EPS, 1.0 - EPS)
+        return params, np.split(theta, split), None if c0 is None else np.split(c0, split), jac, c0
+
+    def chain(self, evaluation, jac: np.ndarray, c0: Optional[np.ndarray]) -> np.ndarray:
+        """Gradient in u from the raw gradient of an Evaluation."""
+        grad = dict(zip(self.names, evaluation.grad_globals))
+        g_globals = np.array([grad[n] * jac[i] * self.step[i] for i, n in enumerate(self.free)])
+        cols = []
+        if self.config.fit_theta:
+            g = np.concatenate(evaluation.grad_theta)
+            cols.append(g - g.mean() if self.config.theta_mean == "zero" else g)
+        if self.config.fit_initial:
+            cols.append(np.concatenate(evaluation.grad_c0))
+        g_pixels = np.einsum("nji,nj->ni", self.block, np.stack(cols, axis=1)) if cols else np.zeros((0, 0))
+        return np.concatenate([g_globals, g_pixels.ravel()])
+
+    # -- preconditioning -------------------------------------------------------------------------------
+    def precondition(self, eps: float = 1e-4, seed: int = 0) -> None:
+        """Scale every global and every pixel block by its Gauss-Newton curvature at the start.
+
+        Sensitivities of the frames come from finite differences of forward solves: one per free global,
+        and two per kind of pixel unknown, each perturbing one checkerboard colour with random balanced
+        signs, so that the group mean (held by the drive) barely moves and neighbours do not add up.
+        """
+        problem, config = self.problem, self.config
+        u0 = np.zeros(self.size)
+        params, thetas, c0s, _, c0 = self.unpack(u0)
+        base = problem.simulate_vectors(params, thetas, c0s)
+        first = 0 if config.fit_initial else 1
+        weights = [w / (config.sigma ** 2 * self.n_obs) for w in problem.obs_weights]
+        for w in weights:
+            w[:first] = 0.0
+
+        def curvature(responses):
+            return np.concatenate([np.sum(w * r * r, axis=0) for w, r in zip(weights, responses)])
+
+        for i, name in enumerate(self.free):
+            z = self.z_start[i] + eps
+            changed = problem.simulate_vectors(params.replace(**{name: self._inverse(name, z)[0]}), thetas, c0s)
+            h = float(np.sum(curvature([(a - b) / eps for a, b in zip(changed, base)])))
+            self.step[i] = 1.0 / np.sqrt(h) if h > 0 else 1.0
+
+        if self.dim == 0:
+            return
+        rng = np.random.default_rng(seed)
+        colours, signs = [], []
+        for m in problem.movies:
+            rows, cols = np.nonzero(m.mask)
+            colour = (rows + cols) % 2
+            sign = np.empty(m.n_sites)
+            for k in (0, 1):
+                idx = np.flatnonzero(colour == k)
+                sign[idx] = np.where(np.arange(idx.size) % 2 == 0, 1.0, -1.0)[rng.permutation(idx.size)]
+            colours.append(colour)
+            signs.append(sign)
+
+        def pixel_response(kind):
+            """d c_i(t_f) / d (theta_i or c0_i), per particle (T, n)."""
+            out = [np.zeros_like(b) for b in base]
+            for k in (0, 1):
+                delta = [eps * s * (c == k) for s, c in zip(signs, colours)]
+                if kind == "theta":
+                    changed = problem.simulate_vectors(params, [t + d for t, d in zip(thetas, delta)], c0s)
+                else:
+                    # Inward at the bounds: a concentration on one must stay inside (0, 1).
+                    inward = [np.where(c + d < 1.0 - EPS / 2, d, -d) for c, d in zip(c0s, delta)]
+                    delta = [np.where(c + d > EPS / 2, d, -d) for c, d in zip(c0s, inward)]
+                    changed = problem.simulate_vectors(params, thetas, [c + d for c, d in zip(c0s, delta)])
+                for o, a, b, d, c in zip(out, changed, base, delta, colours):
+                    on = c == k
+                    o[:, on] = (a[:, on] - b[:, on]) / d[on]
+            return out
+
+        responses = []
+        if config.fit_theta:
+            responses.append(pixel_response("theta"))
+        if config.fit_initial:
+            responses.append(pixel_response("c0"))
+        H = np.empty((self.n_sites, self.dim, self.dim))
+        for a in range(self.dim):
+            for b in range(a, self.dim):
+                H[:, a, b] = H[:, b, a] = np.concatenate(
+                    [np.sum(w * ra * rb, axis=0) for w, ra, rb in zip(weights, responses[a], responses[b])])
+        if config.fit_theta:
+            degrees = np.concatenate([_site_degrees(m.mask) for m in problem.movies])
+            H[:, 0, 0] += (config.lam_s * degrees + config.lam_0) / self.n_obs
+        for a in range(self.dim):  # pixels without information keep a finite step
+            H[:, a, a] += 1e-3 * np.median(H[:, a, a]) + 1e-12
+        L = np.linalg.cholesky(H)
+        self.block = np.transpose(np.linalg.inv(L), (0, 2, 1))
+
+    def recentre(self, u: np.ndarray) -> None:
+        """Make the point u the new start (u = 0); call :meth:`precondition` next."""
+        params, thetas, _, _, c0 = self.unpack(u)
+        values = params.values()
+        self.z_start = np.array([self._forward(n, values[n]) for n in self.free])
+        self.theta_start = np.concatenate(thetas)
+        if c0 is not None:
+            self.c0_start = c0
+
+    _STATE = ("z_start", "step", "theta_start", "c0_start", "block")
+
+    def state(self) -> Dict[str, np.ndarray]:
+        return {k: np.asarray(getattr(self, k)) for k in self._STATE}
+
+    def set_state(self, state: Mapping[str, np.ndarray]) -> None:
+        for k in self._STATE:
+            setattr(self, k, np.asarray(state[k], dtype=float))
+
+
+# -- results -----------------------------------------------------------------------------------------
+@dataclass
+class FitResult:
+    """The outcome of a fit."""
+
+    params: Params
+    theta: Dict[str, np.ndarray]          #: (H, W) maps, NaN off the mask
+    c0: Dict[str, np.ndarray]             #: (H, W) initial states (fitted or the default)
+    fitted: Dict[str, np.ndarray]         #: (T, H, W) model movies at the frame times
+    voltage: Dict[str, np.ndarray]        #: (T,) model V at the frame times
+    loss: float
+    misfit: float
+    n_obs: int                            #: observations in the misfit
+    n_free: int                           #: free parameters (globals, theta entries, c^0 entries)
+    n_iter: int
+    n_fev: int
+    success: bool
+    message: str
+    wall_time: float
+    history: Dict[str, np.ndarray]        #: per iteration: iteration, loss, grad_norm, n_fev, wall_time
+    config: FitConfig
+
+    @property
+    def reduced_chi2(self) -> float:
+        """2 misfit / (n_obs - n_free): about 1 when the model and the noise level are right."""
+        return 2.0 * self.misfit / max(self.n_obs - self.n_free, 1)
+
+
+def count_observations(movies: Sequence[Movie], include_frame0: bool) -> int:
+    first = 0 if include_frame0 else 1
+    return int(sum(np.isfinite(m.concentration[first:][:, m.mask]).sum() for m in movies))
+
+
+class _Checkpoint:
+    """The optimiser state saved every few iterations (atomically): the point u, the preconditioner that
+    gives u its meaning, the history and the counters."""
+
+    def __init__(self, path: Optional[str], fingerprint: str):
+        self.path = None if path is None else os.fspath(path)
+        self.fingerprint = fingerprint
+
+    def save(self, u: np.ndarray, space: ParameterSpace, history: Dict[str, list], n_fev: int,
+             wall_time: float) -> None:
+        if self.path is None:
+            return
+        with atomic_h5(self.path) as f:
+            f.attrs["fingerprint"] = self.fingerprint
+            f.attrs["n_fev"] = n_fev
+            f.attrs["wall_time"] = wall_time
+            f["u"] = u
+            for k, v in space.state().items():
+                f[f"space/{k}"] = v
+            for k, v in history.items():
+                f[f"history/{k}"] = np.asarray(v)
+
+    def load(self):
+        """(u, space state, history, n_fev, wall_time), or None when there is no checkpoint."""
+        if self.path is None or not os.path.exists(self.path):
+            return None
+        try:
+            with h5py.File(self.path, "r") as f:
+                if f.attrs["fingerprint"] != self.fingerprint:
+                    raise ValueError(f"{self.path}: checkpoint belongs to another data set or configuration; "
+                                     "delete it or fit without --resume")
+                history = {k: list(v[()]) for k, v in f["history"].items()}
+                state = {k: v[()] for k, v in f["space"].items()}
+                return f["u"][()], state, history, int(f.attrs["n_fev"]), float(f.attrs["wall_time"])
+        except (OSError, KeyError) as exc:
+            raise ValueError(f"{self.path}: unreadable checkpoint ({exc})") from None
+
+
+def _fingerprint(movies: Sequence[Movie], config: FitConfig) -> str:
+    """Identifies data and configuration, so that a checkpoint is never resumed on anything else."""
+    fields = config.to_dict()
+    fields["fit"].pop("max_iter")  # a resumed fit may be given more iterations
+    h = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode())
+    for m in movies:
+        h.update(m.name.encode())
+        h.update(np.ascontiguousarray(np.nan_to_num(m.concentration, nan=-1.0)).tobytes())
+        h.update(np.ascontiguousarray(m.time).tobytes())
+    return h.hexdigest()
+
+
+def fit(movies: Sequence[Movie], config: Optional[FitConfig] = None, *, checkpoint: Optional[str] = None,
+        resume: bool = False, progress: bool = True, max_iter: Optional[int] = None) -> FitResult:
+    """Fit the model to the movies by L-BFGS-B with the adjoint gradient.
+
+    checkpoint: path of the checkpoint file (written every ``config.checkpoint_every`` iterations and left
+    in place; the command line removes it once the results file is written);
+    resume: continue from it when it exists; progress: show a tqdm bar with loss and gradient norm;
+    max_iter: overrides ``config.max_iter`` (iterations in total, counting those before a resume).
+    """
+    config = config or FitConfig()
+    movies = list(movies)
+    config.check_identifiable(movies)
+    limit = config.max_iter if max_iter is None else int(max_iter)
+    problem = Problem(movies, scheme=config.scheme, n_sub=config.n_sub, sigma=config.sigma, lam_s=config.lam_s,
+                      lam_0=config.lam_0, fit_initial=config.fit_initial, newton_budget=config.newton_budget)
+    n_obs = count_observations(movies, config.fit_initial)
+    space = ParameterSpace(config, problem, n_obs)
+    n_free = len(space.free) + space.dim * space.n_sites
+    if config.fit_theta and config.theta_mean == "zero":
+        n_free -= 1
+    scale = 1.0 / n_obs  # an O(1) objective: about 1/2 at a good fit
+
+    store = _Checkpoint(checkpoint, _fingerprint(movies, config))
+    history: Dict[str, list] = {"iteration": [], "loss": [], "grad_norm": [], "n_fev": [], "wall_time": []}
+    saved = store.load() if resume else None
+    t_start = time.perf_counter()
+    if saved is None:
+        space.precondition()
+        u0, n_fev0 = np.zeros(space.size), 0
+    else:
+        u0, state, history, n_fev0, wall = saved
+        space.set_state(state)
+        t_start -= wall
+    done = int(history["iteration"][-1]) if history["iteration"] else 0
+    counter = {"n_fev": n_fev0, "n_failed": 0}
+    last: Dict[str, object] = {}
+
+    def objective(u):
+        params, thetas, c0s, jac, c0 = space.unpack(u)
+        counter["n_fev"] += 1
+        try:
+            e = problem.evaluate(params, thetas, c0s)
+        except SolverError:
+            if not last:  # the starting point itself must be solvable
+                raise
+            # A line-search trial so far out that a particle cannot be integrated (within the work
+            # limit). A finite, much larger loss brackets the minimum and the line search backtracks;
+            # an infinite one would break its interpolation.
+            counter["n_failed"] += 1
+            return 10.0 * last["f"] + 1.0, np.zeros_like(u)
+        g = space.chain(e, jac, c0) * scale
+        last.update(u=u.copy(), f=e.loss * scale, g=g)
+        return e.loss * scale, g
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=limit, initial=min(done, limit), desc="fit", unit="it", dynamic_ncols=True)
+
+    def callback(u):
+        nonlocal done
+        done += 1
+        f, g = (last["f"], last["g"]) if np.array_equal(last.get("u"), u) else objective(u)
+        gnorm = float(np.linalg.norm(g))
+        history["iteration"].append(done)
+        history["loss"].append(f / scale)
+        history["grad_norm"].append(gnorm)
+        history["n_fev"].append(counter["n_fev"])
+        history["wall_time"].append(time.perf_counter() - t_start)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{f / scale:.6g}", grad=f"{gnorm:.2e}", fev=counter["n_fev"], refresh=False)
+        if done % config.checkpoint_every == 0:
+            store.save(u, space, history, counter["n_fev"], time.perf_counter() - t_start)
+        losses = history["loss"]
+        if len(losses) > config.loss_window and losses[-1 - config.loss_window] - losses[-1] < config.loss_tol:
+            raise StopIteration  # L-BFGS-B returns the current point
+
+    # L-BFGS-B restarts at each re-preconditioning: its curvature pairs belong to the old coordinates.
+    u_best, success, message = u0, False, "no iterations left (max_iter reached)"
+    try:
+        while done < limit:
+            stop = min([k for k in config.precondition_at if k > done] + [limit])
+            res = optimize.minimize(objective, u_best, jac=True, method="L-BFGS-B", bounds=space.bounds(),
+                                    callback=callback,
+                                    options=dict(maxiter=stop - done, maxfun=max(10 * (stop - done), 50),
+                                                 maxcor=config.maxcor, gtol=config.gtol, ftol=config.ftol))
+            u_best, success, message = res.x, bool(res.success), str(res.message)
+            losses = history["loss"]
+            if len(losses) > config.loss_window and losses[-1 - config.loss_window] - losses[-1] < config.loss_tol:
+                success = True
+                message = (f"converged: the loss fell by less than {config.loss_tol} over the last "
+                           f"{config.loss_window} iterations")
+            if success or done < stop:  # converged, or stopped for another reason than the iteration limit
+                break
+            if done < limit:
+                space.recentre(u_best)
+                space.precondition()
+                u_best = np.zeros(space.size)
+                store.save(u_best, space, history, counter["n_fev"], time.perf_counter() - t_start)
+    finally:
+        if bar is not None:
+            bar.close()
+
+    params, thetas, c0s, _, _ = space.unpack(u_best)
+    final = problem.evaluate(params, thetas, c0s)
+    c0s = c0s if c0s is not None else problem.initial_states()
+    theta_maps = {m.name: problem.to_map(m, t) for m, t in zip(movies, thetas)}
+    c0_maps = {m.name: problem.to_map(m, c) for m, c in zip(movies, c0s)}
+    solution = problem.solve(params, theta_maps, c0_maps)
+    return FitResult(
+        params=params, theta=theta_maps, c0=c0_maps, fitted=solution.concentration, voltage=solution.voltage,
+        loss=final.loss, misfit=final.misfit, n_obs=n_obs, n_free=n_free,
+        n_iter=done, n_fev=counter["n_fev"] + 1, success=success, message=message,
+        wall_time=time.perf_counter() - t_start,
+        history={k: np.asarray(v) for k, v in history.items()},
+        config=config,
+    )
