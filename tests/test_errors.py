@@ -32,7 +32,7 @@ def test_time_shape_that_disagrees_with_frames_is_refused(movie):
 
 
 def test_non_increasing_times_are_refused(movie):
-    with pytest.raises(ValueError, match=r"times must increase strictly, but time\[2\] = 1.0 <= time\[1\] = 5.0"):
+    with pytest.raises(ValueError, match=r"time must increase strictly, but time\[2\] = 1.0 <= time\[1\] = 5.0"):
         replace(movie, time=np.array([0.0, 5.0, 1.0]))
 
 

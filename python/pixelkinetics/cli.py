@@ -116,13 +116,11 @@ def _synth(args: argparse.Namespace) -> int:
 
 def _fit(args: argparse.Namespace) -> int:
     config = _load_config(args.config)
-    if not args.quiet:
-        print(f"pixelkinetics fit {args.data} -> {args.output} (free: {', '.join(config.free) or 'none'}"
-              f"{', theta' if config.fit_theta else ''}{', c0' if config.fit_initial else ''}; "
-              f"{num_threads()} thread(s))")
+    print(f"pixelkinetics fit {args.data} -> {args.output} (free: {', '.join(config.free) or 'none'}"
+          f"{', theta' if config.fit_theta else ''}{', c0' if config.fit_initial else ''}; "
+          f"{num_threads()} thread(s))")
     result, movies = _run_fit(args.data, args.output, config, args.resume, args.quiet, args.max_iter)
-    if not args.quiet:
-        _print_fit_summary(result, movies)
+    _print_fit_summary(result, movies)
     return 0
 
 
@@ -232,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--config", help="TOML file with [model], [fit] and [solver] tables")
     fit.add_argument("--max-iter", type=int, default=None, help="L-BFGS-B iterations in total")
     fit.add_argument("--resume", action="store_true", help="continue from OUTPUT.checkpoint")
-    fit.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.set_defaults(run=_fit)
 
     simulate = sub.add_parser("simulate", help="simulate the movies of a data file with given parameters")

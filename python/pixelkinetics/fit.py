@@ -1,14 +1,17 @@
 """Fitting: L-BFGS-B over the free globals, the theta maps and (optionally) the initial states.
 
 The objective is the loss of MODEL.md section 7 divided by the number of observations, so it is O(1)
-(about 1/2 at a good fit). The optimiser works in transformed, scaled coordinates:
+(about 1/2 at a good fit). The optimiser works in transformed, preconditioned coordinates
+(:class:`ParameterSpace`):
 
-- positive globals (k0, kappa, D) in log space, alpha through the logit, the others as they are;
-- globals are multiplied by sqrt(number of sites): a global parameter is seen by every pixel, a theta
-  entry by one, and this keeps the curvature of both kinds of coordinate comparable;
+- positive globals (k0, kappa, D) in log space, alpha through the logit, the others as they are, each
+  scaled by its Gauss-Newton curvature;
+- per pixel, (theta_i, c^0_i) through the inverse Cholesky factor of its 2 x 2 Gauss-Newton block,
+  estimated from finite-difference probes of the forward model and rebuilt at a few iterations
+  (``precondition_at``), when L-BFGS-B restarts;
 - theta has its global mean removed (``theta_mean = "zero"``), which removes the exact degeneracy of
   k0 with the mean of theta without biasing the shape of the map;
-- initial states c^0 (``fit_initial``) in units of the noise level, bounded to [EPS, 1 - EPS].
+- c^0 stays in [EPS, 1 - EPS] through bounds.
 
 Fits write a checkpoint every few iterations; :func:`fit` with ``resume=True`` restarts L-BFGS-B from
 the last one (its curvature memory is rebuilt, so a resumed fit ends at the same optimum to the
@@ -86,6 +89,9 @@ class FitConfig:
     checkpoint_every: int = 5
     #: iterations after which the preconditioner is rebuilt at the current point (it starts at iteration 0)
     precondition_at: List[int] = field(default_factory=lambda: [20, 60, 150])
+    #: the first iterations fit only the pixels (theta, c^0), with the globals held: far from the optimum
+    #: the globals would otherwise absorb what the pixels have not yet explained
+    warmup_iter: int = 20
 
     def __post_init__(self) -> None:
         self.free = list(self.free)
@@ -232,9 +238,14 @@ class ParameterSpace:
             return x, x * (1.0 - x)
         return float(z), 1.0
 
-    def bounds(self) -> List[Tuple[Optional[float], Optional[float]]]:
+    def bounds(self, fix_globals: bool = False) -> List[Tuple[Optional[float], Optional[float]]]:
+        """L-BFGS-B bounds on u: the configured bounds of the globals (or u = 0 when ``fix_globals``) and
+        [EPS, 1 - EPS] on c^0."""
         out: List[Tuple[Optional[float], Optional[float]]] = []
         for i, n in enumerate(self.free):
+            if fix_globals:
+                out.append((0.0, 0.0))
+                continue
             low, high = self.config.bounds.get(n, (-np.inf, np.inf))
             zl = -np.inf if (n in POSITIVE and low <= 0) or low == -np.inf else self._forward(n, low)
             zh = np.inf if high == np.inf else self._forward(n, high)
@@ -270,7 +281,7 @@ class ParameterSpace:
             c0 = np.clip(self.c0_start + pixels[:, -1], EPS, 1.0 - EPS)
         return params, np.split(theta, split), None if c0 is None else np.split(c0, split), jac, c0
 
-    def chain(self, evaluation, jac: np.ndarray, c0: Optional[np.ndarray]) -> np.ndarray:
+    def chain(self, evaluation, jac: np.ndarray) -> np.ndarray:
         """Gradient in u from the raw gradient of an Evaluation."""
         grad = dict(zip(self.names, evaluation.grad_globals))
         g_globals = np.array([grad[n] * jac[i] * self.step[i] for i, n in enumerate(self.free)])
@@ -410,6 +421,41 @@ def count_observations(movies: Sequence[Movie], include_frame0: bool) -> int:
     return int(sum(np.isfinite(m.concentration[first:][:, m.mask]).sum() for m in movies))
 
 
+class FitObjective:
+    """The O(1) objective loss / n_obs and its gradient in the optimiser coordinates u."""
+
+    def __init__(self, space: ParameterSpace, problem: Problem, n_fev: int = 0):
+        self.space = space
+        self.problem = problem
+        self.scale = 1.0 / space.n_obs
+        self.n_fev = n_fev       #: evaluations, failed ones included
+        self.n_failed = 0        #: trial points the solver could not integrate
+        self._last: Optional[Tuple[np.ndarray, float, np.ndarray]] = None
+
+    def __call__(self, u: np.ndarray) -> Tuple[float, np.ndarray]:
+        params, thetas, c0s, jac, _ = self.space.unpack(u)
+        self.n_fev += 1
+        try:
+            e = self.problem.evaluate(params, thetas, c0s)
+        except SolverError:
+            if self._last is None:  # the starting point itself must be solvable
+                raise
+            # A line-search trial so far out that a particle cannot be integrated (within the work
+            # limit). A finite, much larger value brackets the minimum and the line search backtracks;
+            # an infinite one would break its interpolation.
+            self.n_failed += 1
+            return 10.0 * self._last[1] + 1.0, np.zeros_like(u)
+        f, g = e.loss * self.scale, self.space.chain(e, jac) * self.scale
+        self._last = (np.array(u, copy=True), f, g)
+        return f, g
+
+    def at(self, u: np.ndarray) -> Tuple[float, np.ndarray]:
+        """The value at u, reusing the last evaluation when it was at u."""
+        if self._last is not None and np.array_equal(self._last[0], u):
+            return self._last[1], self._last[2]
+        return self(u)
+
+
 class _Checkpoint:
     """The optimiser state saved every few iterations (atomically): the point u, the preconditioner that
     gives u its meaning, the history and the counters."""
@@ -480,7 +526,6 @@ def fit(movies: Sequence[Movie], config: Optional[FitConfig] = None, *, checkpoi
     n_free = len(space.free) + space.dim * space.n_sites
     if config.fit_theta and config.theta_mean == "zero":
         n_free -= 1
-    scale = 1.0 / n_obs  # an O(1) objective: about 1/2 at a good fit
 
     store = _Checkpoint(checkpoint, _fingerprint(movies, config))
     history: Dict[str, list] = {"iteration": [], "loss": [], "grad_norm": [], "n_fev": [], "wall_time": []}
@@ -494,25 +539,7 @@ def fit(movies: Sequence[Movie], config: Optional[FitConfig] = None, *, checkpoi
         space.set_state(state)
         t_start -= wall
     done = int(history["iteration"][-1]) if history["iteration"] else 0
-    counter = {"n_fev": n_fev0, "n_failed": 0}
-    last: Dict[str, object] = {}
-
-    def objective(u):
-        params, thetas, c0s, jac, c0 = space.unpack(u)
-        counter["n_fev"] += 1
-        try:
-            e = problem.evaluate(params, thetas, c0s)
-        except SolverError:
-            if not last:  # the starting point itself must be solvable
-                raise
-            # A line-search trial so far out that a particle cannot be integrated (within the work
-            # limit). A finite, much larger loss brackets the minimum and the line search backtracks;
-            # an infinite one would break its interpolation.
-            counter["n_failed"] += 1
-            return 10.0 * last["f"] + 1.0, np.zeros_like(u)
-        g = space.chain(e, jac, c0) * scale
-        last.update(u=u.copy(), f=e.loss * scale, g=g)
-        return e.loss * scale, g
+    objective = FitObjective(space, problem, n_fev=n_fev0)
 
     bar = None
     if progress:
@@ -522,44 +549,48 @@ def fit(movies: Sequence[Movie], config: Optional[FitConfig] = None, *, checkpoi
     def callback(u):
         nonlocal done
         done += 1
-        f, g = (last["f"], last["g"]) if np.array_equal(last.get("u"), u) else objective(u)
+        f, g = objective.at(u)
         gnorm = float(np.linalg.norm(g))
         history["iteration"].append(done)
-        history["loss"].append(f / scale)
+        history["loss"].append(f * n_obs)
         history["grad_norm"].append(gnorm)
-        history["n_fev"].append(counter["n_fev"])
+        history["n_fev"].append(objective.n_fev)
         history["wall_time"].append(time.perf_counter() - t_start)
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{f / scale:.6g}", grad=f"{gnorm:.2e}", fev=counter["n_fev"], refresh=False)
+            bar.set_postfix(loss=f"{f * n_obs:.6g}", grad=f"{gnorm:.2e}", fev=objective.n_fev, refresh=False)
         if done % config.checkpoint_every == 0:
-            store.save(u, space, history, counter["n_fev"], time.perf_counter() - t_start)
+            store.save(u, space, history, objective.n_fev, time.perf_counter() - t_start)
         losses = history["loss"]
-        if len(losses) > config.loss_window and losses[-1 - config.loss_window] - losses[-1] < config.loss_tol:
+        if done > config.warmup_iter + config.loss_window and \
+                losses[-1 - config.loss_window] - losses[-1] < config.loss_tol:
             raise StopIteration  # L-BFGS-B returns the current point
 
     # L-BFGS-B restarts at each re-preconditioning: its curvature pairs belong to the old coordinates.
     u_best, success, message = u0, False, "no iterations left (max_iter reached)"
     try:
         while done < limit:
-            stop = min([k for k in config.precondition_at if k > done] + [limit])
-            res = optimize.minimize(objective, u_best, jac=True, method="L-BFGS-B", bounds=space.bounds(),
+            warmup = done < config.warmup_iter
+            stop = min([k for k in config.precondition_at + [config.warmup_iter] if k > done] + [limit])
+            res = optimize.minimize(objective, u_best, jac=True, method="L-BFGS-B", bounds=space.bounds(warmup),
                                     callback=callback,
                                     options=dict(maxiter=stop - done, maxfun=max(10 * (stop - done), 50),
                                                  maxcor=config.maxcor, gtol=config.gtol, ftol=config.ftol))
             u_best, success, message = res.x, bool(res.success), str(res.message)
             losses = history["loss"]
-            if len(losses) > config.loss_window and losses[-1 - config.loss_window] - losses[-1] < config.loss_tol:
+            if warmup:
+                success, message = False, "stopped in the warm-up"
+            elif len(losses) > config.loss_window and losses[-1 - config.loss_window] - losses[-1] < config.loss_tol:
                 success = True
                 message = (f"converged: the loss fell by less than {config.loss_tol} over the last "
                            f"{config.loss_window} iterations")
-            if success or done < stop:  # converged, or stopped for another reason than the iteration limit
+            if not warmup and (success or done < stop):  # converged, or stopped short of the iteration limit
                 break
             if done < limit:
                 space.recentre(u_best)
                 space.precondition()
                 u_best = np.zeros(space.size)
-                store.save(u_best, space, history, counter["n_fev"], time.perf_counter() - t_start)
+                store.save(u_best, space, history, objective.n_fev, time.perf_counter() - t_start)
     finally:
         if bar is not None:
             bar.close()
@@ -573,7 +604,7 @@ def fit(movies: Sequence[Movie], config: Optional[FitConfig] = None, *, checkpoi
     return FitResult(
         params=params, theta=theta_maps, c0=c0_maps, fitted=solution.concentration, voltage=solution.voltage,
         loss=final.loss, misfit=final.misfit, n_obs=n_obs, n_free=n_free,
-        n_iter=done, n_fev=counter["n_fev"] + 1, success=success, message=message,
+        n_iter=done, n_fev=objective.n_fev + 1, success=success, message=message,
         wall_time=time.perf_counter() - t_start,
         history={k: np.asarray(v) for k, v in history.items()},
         config=config,

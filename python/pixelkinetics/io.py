@@ -63,7 +63,9 @@ def load_movies(path: "str | os.PathLike", group: str = "/") -> List[Movie]:
                     pixel_size_nm=g.attrs.get("pixel_size_nm"),
                 ))
             except ValueError as exc:
-                raise ValueError(f"{path}: {g.name}: {exc}") from None
+                # Movie names the field first ("movie 'p': time must ..."): make it a dataset path.
+                what = str(exc).removeprefix(f"movie {name!r}: ")
+                raise ValueError(f"{path}: {g.name}/{what}") from None
         if not movies:
             raise ValueError(f"{path}: {root.name.rstrip('/')}/particles holds no particle")
         return movies

@@ -48,13 +48,13 @@ class Movie:
         if self.time.shape != (T,):
             raise ValueError(f"{where}: time must have shape ({T},) to match concentration, got {self.time.shape}")
         if T < 2:
-            raise ValueError(f"{where}: needs at least 2 frames, got {T}")
+            raise ValueError(f"{where}: concentration needs at least 2 frames, got {T}")
         if not np.all(np.isfinite(self.time)):
             raise ValueError(f"{where}: time contains non-finite values")
         bad = np.flatnonzero(np.diff(self.time) <= 0)
         if bad.size:
             f = int(bad[0]) + 1
-            raise ValueError(f"{where}: times must increase strictly, but time[{f}] = {self.time[f]} "
+            raise ValueError(f"{where}: time must increase strictly, but time[{f}] = {self.time[f]} "
                              f"<= time[{f - 1}] = {self.time[f - 1]}")
         if not self.mask.any():
             raise ValueError(f"{where}: mask is empty (no particle pixels)")
@@ -68,10 +68,10 @@ class Movie:
                              f"[{observed.min():.4g}, {observed.max():.4g}]")
         for f in range(T):
             if not np.isfinite(values[f]).any():
-                raise ValueError(f"{where}: frame {f} has no observed pixel inside the mask")
+                raise ValueError(f"{where}: concentration frame {f} has no observed pixel inside the mask")
         if self.driving == "potential":
             if self.voltage is None:
-                raise ValueError(f"{where}: potential driving needs a voltage (T,) array")
+                raise ValueError(f"{where}: voltage (T,) is required for potential driving")
             self.voltage = np.asarray(self.voltage, dtype=np.float64)
             if self.voltage.shape != (T,) or not np.all(np.isfinite(self.voltage)):
                 raise ValueError(f"{where}: voltage must be {T} finite values, got shape {self.voltage.shape}")

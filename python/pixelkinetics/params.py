@@ -53,7 +53,11 @@ class Params:
         a, b = list(self.a), list(self.b)
         fields = {}
         for name, value in changes.items():
-            if name[0] in "ab" and name[1:].isdigit():
+            if name == "a":
+                a = list(value)
+            elif name == "b":
+                b = list(value)
+            elif name[0] in "ab" and name[1:].isdigit():
                 target, index = (a, int(name[1:]) - 1) if name[0] == "a" else (b, int(name[1:]))
                 if not 0 <= index < len(target):
                     raise KeyError(f"{name} is not a parameter of this set {self.names()}")
