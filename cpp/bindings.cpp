@@ -107,6 +107,7 @@ PYBIND11_MODULE(_core, m) {
       .def_readwrite("predictor_order", &SolverSettings::predictor_order)
       .def_readwrite("reuse_jacobian", &SolverSettings::reuse_jacobian)
       .def_readwrite("misfit_frame0", &SolverSettings::misfit_frame0)
+      .def_readwrite("newton_budget", &SolverSettings::newton_budget)
       .def("validate", &SolverSettings::validate);
 
   py::class_<Particle>(m, "Particle")

@@ -109,6 +109,7 @@ void SolverSettings::validate() const {
   if (!(newton_tol > 0)) throw std::invalid_argument("newton_tol must be positive");
   if (max_newton < 1) throw std::invalid_argument("max_newton must be >= 1");
   if (max_halvings < 0) throw std::invalid_argument("max_halvings must be >= 0");
+  if (!(newton_budget >= 0)) throw std::invalid_argument("newton_budget must be >= 0");
   if (predictor_order < 0 || predictor_order > 2)
     throw std::invalid_argument("predictor_order must be 0, 1 or 2, got " + std::to_string(predictor_order));
 }

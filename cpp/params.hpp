@@ -65,11 +65,16 @@ struct SolverSettings {
   double lam_0 = 0.0;            ///< size penalty on theta
   LinearSolverKind linear_solver = LinearSolverKind::Auto;
   double newton_tol = 1e-12;     ///< converged when max(|F| dt / a0, |E|) (a concentration) is below this
+                                 ///< (or below the rounding error of the rate terms)
   int max_newton = 20;           ///< Newton iterations before the step is halved
   int max_halvings = 12;         ///< halvings of one planned step before SolverError
   int predictor_order = 2;       ///< polynomial order of the extrapolated Newton start (0: previous state)
   bool reuse_jacobian = true;    ///< chord Newton: refactorise only when the residual falls by less than 10x
   bool misfit_frame0 = false;    ///< frame 0 enters the loss too (when the initial state is fitted)
+  /// Work limit: a solve that needs more than newton_budget Newton iterations per planned step (on
+  /// average) throws SolverError instead of halving on; 0 means no limit. Fits use it to give up quickly
+  /// on a trial point whose dynamics are much stiffer than the data (the line search then backtracks).
+  double newton_budget = 0.0;
 
   void validate() const;
 };

@@ -29,7 +29,12 @@ class Stepper {
  public:
   Stepper(const Particle& particle, const GlobalParams& g, const Eigen::VectorXd& theta,
           const SolverSettings& settings)
-      : p_(particle), g_(g), set_(settings), exp_theta_(theta.array().exp()), solver_(settings.linear_solver) {}
+      : p_(particle),
+        g_(g),
+        set_(settings),
+        exp_theta_(theta.array().exp()),
+        solver_(settings.linear_solver),
+        newton_limit_(static_cast<long>(settings.newton_budget * settings.n_sub * (particle.n_frames() - 1))) {}
 
   Trajectory run() {
     Trajectory traj;
@@ -130,10 +135,14 @@ class Stepper {
       evaluate_local_state(p_, g_, exp_theta_, c, V, cbar, state_);
       sys_.F = (rec.a0 * c + history_) / dt - state_.R - g_.D * state_.div;
       sys_.E = rate ? p_.group_mean(c) - drive : y - p_.group_mean(c);
-      // The residual measured as the concentration change it would cause: F dt / a0.
+      // The residual measured as the concentration change it would cause: F dt / a0. It cannot be
+      // resolved below the rounding error of its largest term, which matters for very fast rates.
       last_residual_ = std::max(sys_.F.cwiseAbs().maxCoeff() / diag_time, std::abs(sys_.E));
       if (!std::isfinite(last_residual_)) return false;
-      if (last_residual_ <= set_.newton_tol) {
+      const double rounding =
+          16.0 * std::numeric_limits<double>::epsilon() *
+          ((state_.R.cwiseAbs().maxCoeff() + g_.D * state_.div.cwiseAbs().maxCoeff()) / diag_time + 1.0);
+      if (last_residual_ <= std::max(set_.newton_tol, rounding)) {
         rec.V = V;
         rec.cbar = cbar;
         traj.steps.push_back(rec);
@@ -141,6 +150,10 @@ class Stepper {
         return true;
       }
       if (it == set_.max_newton) return false;
+      if (newton_limit_ > 0 && traj.stats.n_newton >= newton_limit_) {
+        throw SolverError(p_.name, t, last_residual_,
+                          "work limit of " + std::to_string(newton_limit_) + " Newton iterations exceeded");
+      }
 
       ++traj.stats.n_newton;
       // Chord iterations: keep the factorisation while the residual still falls fast; the adjoint
@@ -177,6 +190,7 @@ class Stepper {
   StepSystem sys_;
   Eigen::VectorXd history_;
   Trajectory* traj_ = nullptr;
+  long newton_limit_ = 0;  // 0: no limit
   double last_residual_ = std::numeric_limits<double>::quiet_NaN();
 };
 
