@@ -130,15 +130,13 @@ def _simulate(args: argparse.Namespace) -> int:
     from .problem import Problem
 
     movies = load_movies(args.data)
-    theta = c0 = None
+    config = _load_config(args.config)
+    params, theta, c0 = config.initial, None, None
     if args.results:
         results = load_results(args.results)
         params = results.params
         theta = {n: p.theta for n, p in results.particles.items() if n in {m.name for m in movies}}
         c0 = {n: p.c0 for n, p in results.particles.items() if n in theta}
-    else:
-        params = _load_config(args.config).initial
-    config = _load_config(args.config)
     problem = Problem(movies, scheme=config.scheme, n_sub=config.n_sub)
     solution = problem.solve(params, theta, c0)
     out = [Movie(m.name, m.mask, solution.concentration[m.name], m.time, voltage=solution.voltage[m.name]

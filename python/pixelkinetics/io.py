@@ -25,19 +25,23 @@ def _read(group: h5py.Group, name: str, path: str, required: bool = True) -> Opt
     return obj[()]
 
 
+def _open(path: str) -> h5py.File:
+    """Open an HDF5 file for reading; anything but a missing file becomes a ValueError naming it."""
+    try:
+        return h5py.File(path, "r")
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ValueError(f"{path}: not a readable HDF5 file ({exc})") from None
+
+
 def load_movies(path: "str | os.PathLike", group: str = "/") -> List[Movie]:
     """Read every particle under ``<group>/particles`` of an HDF5 movie file.
 
     Raises ValueError naming the file and the dataset for anything that is missing or malformed.
     """
     path = os.fspath(path)
-    try:
-        f = h5py.File(path, "r")
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise ValueError(f"{path}: not a readable HDF5 file ({exc})") from None
-    with f:
+    with _open(path) as f:
         if group not in f:
             raise ValueError(f"{path}: group {group} not found")
         root = f[group]
@@ -96,13 +100,18 @@ def _write_truth(f: h5py.File, truth) -> None:
 
 
 def load_truth(path: "str | os.PathLike"):
+    """The ``/truth`` of a synthetic movie file as (Params, {name: theta map}), or None without one."""
     path = os.fspath(path)
-    with h5py.File(path, "r") as f:
-        if "truth" not in f:
-            return None
-        t = f["truth"]
-        theta = {name: d[()] for name, d in t["theta"].items()} if "theta" in t else {}
-        return _params_from_attrs(t.attrs, f"{path}: /truth"), theta
+    with _open(path) as f:
+        return _read_truth(f, path)
+
+
+def _read_truth(f: h5py.File, path: str):
+    if "truth" not in f:
+        return None
+    t = f["truth"]
+    theta = {name: d[()] for name, d in t["theta"].items()} if "theta" in t else {}
+    return _params_from_attrs(t.attrs, f"{path}: /truth"), theta
 
 
 def _params_from_attrs(attrs, where: str) -> Params:
@@ -210,13 +219,7 @@ def write_results(path: "str | os.PathLike", result, movies: Sequence[Movie], da
 def load_results(path: "str | os.PathLike") -> Results:
     """Read a results file written by :func:`write_results` (``pixelkinetics fit``)."""
     path = os.fspath(path)
-    try:
-        f = h5py.File(path, "r")
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise ValueError(f"{path}: not a readable HDF5 file ({exc})") from None
-    with f:
+    with _open(path) as f:
         for name in ("particles", "parameters", "history", "fit"):
             if name not in f:
                 raise ValueError(f"{path}: /{name} is missing: not a pixelkinetics results file")
@@ -231,11 +234,6 @@ def load_results(path: "str | os.PathLike") -> Results:
             particles[name] = ParticleFit(**fields)
         fit = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f["fit"].attrs.items()}
         fit["free"] = [str(v.decode() if isinstance(v, bytes) else v) for v in np.atleast_1d(fit["free"]) if v]
-        truth = None
-        if "truth" in f:
-            t = f["truth"]
-            truth = (_params_from_attrs(t.attrs, f"{path}: /truth"),
-                     {n: d[()] for n, d in t["theta"].items()} if "theta" in t else {})
         return Results(params=_params_from_attrs(f["parameters"].attrs, f"{path}: /parameters"),
                        particles=particles, history={k: v[()] for k, v in f["history"].items()}, fit=fit,
-                       truth=truth)
+                       truth=_read_truth(f, path))

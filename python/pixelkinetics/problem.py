@@ -114,24 +114,28 @@ class Problem:
     def n_sites(self) -> int:
         return sum(m.n_sites for m in self.movies)
 
-    def theta_vectors(self, theta: Optional[Mapping[str, np.ndarray]]) -> List[np.ndarray]:
-        """Per-particle site vectors from a dict of (H, W) maps; a missing name means zeros."""
-        theta = theta or {}
-        unknown = set(theta) - set(self.names)
+    def _site_vectors(self, maps: Mapping[str, np.ndarray], label: str, default) -> List[np.ndarray]:
+        """Per-particle site vectors from a dict of (H, W) maps; a missing name takes ``default(movie)``."""
+        unknown = set(maps) - set(self.names)
         if unknown:
-            raise ValueError(f"theta has maps for unknown particles {sorted(unknown)}; known: {self.names}")
+            raise ValueError(f"{label} has maps for unknown particles {sorted(unknown)}; known: {self.names}")
         out = []
         for m in self.movies:
-            if m.name not in theta:
-                out.append(np.zeros(m.n_sites))
+            if m.name not in maps:
+                out.append(default(m))
                 continue
-            t = np.asarray(theta[m.name], dtype=np.float64)
+            t = np.asarray(maps[m.name], dtype=np.float64)
             if t.shape != m.mask.shape:
-                raise ValueError(f"theta[{m.name!r}] must have the mask shape {m.mask.shape}, got {t.shape}")
-            v = t[m.mask]
+                raise ValueError(f"{label}[{m.name!r}] must have the mask shape {m.mask.shape}, got {t.shape}")
+            out.append(t[m.mask])
+        return out
+
+    def theta_vectors(self, theta: Optional[Mapping[str, np.ndarray]]) -> List[np.ndarray]:
+        """Per-particle site vectors from a dict of (H, W) maps; a missing name means zeros."""
+        out = self._site_vectors(theta or {}, "theta", lambda m: np.zeros(m.n_sites))
+        for m, v in zip(self.movies, out):
             if not np.all(np.isfinite(v)):
                 raise ValueError(f"theta[{m.name!r}] must be finite on the mask")
-            out.append(v)
         return out
 
     def initial_states(self) -> List[np.ndarray]:
@@ -139,22 +143,9 @@ class Problem:
         return [initial_condition(m) for m in self.movies]
 
     def c0_vectors(self, c0: Optional[Mapping[str, np.ndarray]]) -> List[np.ndarray]:
-        """Site vectors from a dict of (H, W) initial-state maps; a missing name takes the default."""
-        if c0 is None:
-            return []
-        unknown = set(c0) - set(self.names)
-        if unknown:
-            raise ValueError(f"c0 has maps for unknown particles {sorted(unknown)}; known: {self.names}")
-        out = []
-        for m in self.movies:
-            if m.name not in c0:
-                out.append(initial_condition(m))
-                continue
-            v = np.asarray(c0[m.name], dtype=np.float64)
-            if v.shape != m.mask.shape:
-                raise ValueError(f"c0[{m.name!r}] must have the mask shape {m.mask.shape}, got {v.shape}")
-            out.append(v[m.mask])
-        return out
+        """Site vectors from a dict of (H, W) initial-state maps; a missing name takes the default;
+        None gives an empty list (the core then uses each particle's own c^0)."""
+        return [] if c0 is None else self._site_vectors(c0, "c0", initial_condition)
 
     def to_map(self, movie: Movie, values: np.ndarray) -> np.ndarray:
         """Scatter site values (..., n_sites) into (..., H, W) maps, NaN off the mask."""
