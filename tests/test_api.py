@@ -79,3 +79,15 @@ def test_linear_solver_variants_give_the_same_gradient(small_movies):
         assert out[kind][0] == pytest.approx(out["auto"][0], rel=1e-10)
         np.testing.assert_allclose(out[kind][1], out["auto"][1], rtol=1e-8)
     assert out["lu"][3]["n_symmetric"] == 0 and out["auto"][3]["n_symmetric"] > 0
+
+
+def test_params_curves_follow_model_section_2_and_3():
+    # mu_h(c) = ln(c/(1-c)) + Omega (1 - 2c) + sum a_m P_m(2c - 1); j0 = base(c) exp(sum b_m P_m(2c - 1)).
+    p = pk.Params(Omega=4.5, a=[0.1, -0.2], b=[0.3, 0.5, -0.3], j0_base="sqrt")
+    c = np.array([0.2, 0.5, 0.9])
+    x = 2 * c - 1
+    p2 = 0.5 * (3 * x ** 2 - 1)
+    np.testing.assert_allclose(p.mu_h(c), np.log(c / (1 - c)) + 4.5 * (1 - 2 * c) + 0.1 * x - 0.2 * p2, rtol=1e-14)
+    np.testing.assert_allclose(p.j0(c), np.sqrt(c * (1 - c)) * np.exp(0.3 + 0.5 * x - 0.3 * p2), rtol=1e-14)
+    asym = p.replace(j0_base="asym", b=[0.0])
+    np.testing.assert_allclose(asym.j0(c), (1 - c) * np.sqrt(c * (1 - c)), rtol=1e-14)
