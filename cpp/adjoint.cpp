@@ -68,46 +68,38 @@ void accumulate_drive_gradient(const Particle& particle, const GlobalParams& g, 
 
 }  // namespace
 
-LossGradient loss_and_gradient(const Particle& particle, const GlobalParams& g, const Eigen::VectorXd& theta,
-                               const SolverSettings& settings, Trajectory& traj) {
+void adjoint_sweep(const Particle& particle, const GlobalParams& g, Trajectory& traj,
+                   const std::vector<Eigen::VectorXd>& frame_source, StepLinearizer& steps, LossGradient& out) {
   const int n_sites = particle.n_sites();
-  LossGradient out;
   out.globals.setZero(g.n_globals());
   out.theta.setZero(n_sites);
   out.drive.setZero(particle.n_frames());
-  out.loss = theta_penalty(particle.grid, theta, settings.lam_s, settings.lam_0, &out.theta);
 
-  const Eigen::VectorXd exp_theta = theta.array().exp();
-  BorderedSolver solver(settings.linear_solver);
-  LocalState s;
-  StepSystem sys;
-  Eigen::VectorXd source, lambda, lambda_next1 = Eigen::VectorXd::Zero(n_sites),
-                                  lambda_next2 = Eigen::VectorXd::Zero(n_sites);
+  Eigen::VectorXd rhs, lambda, lambda_next1 = Eigen::VectorXd::Zero(n_sites),
+                               lambda_next2 = Eigen::VectorXd::Zero(n_sites);
   double coupling1 = 0.0, coupling2 = 0.0;  // a1^{n+1}/dt_{n+1}, a2^{n+2}/dt_{n+2}
   double coupling2_pending = 0.0;           // a2^{n+1}/dt_{n+1}, used one step further back
+  const auto source_of = [&](int frame) -> const Eigen::VectorXd* {
+    if (frame < 0 || frame >= static_cast<int>(frame_source.size()) || frame_source[frame].size() == 0) return nullptr;
+    return &frame_source[frame];
+  };
 
   const int n_steps = static_cast<int>(traj.steps.size()) - 1;
   for (int n = n_steps; n >= 1; --n) {
     const StepRecord& rec = traj.steps[n];
-    const Eigen::VectorXd& c = traj.c[n];
-    Eigen::VectorXd rhs = -coupling1 * lambda_next1 - coupling2 * lambda_next2;
+    rhs = -coupling1 * lambda_next1 - coupling2 * lambda_next2;
     if (rec.frame >= 1) {
-      const double misfit = frame_misfit(particle, rec.frame, c, settings.sigma, &source);
-      out.misfit += misfit;
-      out.loss += misfit;
-      rhs += source;
+      if (const Eigen::VectorXd* source = source_of(rec.frame)) rhs += *source;
     }
 
-    evaluate_local_state(particle, g, exp_theta, c, rec.V, rec.cbar, s, /*with_flux=*/true);
-    if (!solver.factorize(particle.grid, g, s, rec.a0 / rec.dt))
-      throw SolverError(particle.name, rec.t, 0.0, "adjoint: Newton matrix is singular");
-    border_of(particle, g, s, sys);
+    const StepFactor& step = steps.at(traj, n);
+    const LocalState& s = step.state;
     double nu = 0.0;
-    if (!solver.set_border_transposed(sys.u, sys.w, sys.corner) || !solver.solve_transposed(rhs, 0.0, lambda, nu))
+    if (!step.solver.solve_transposed(rhs, 0.0, lambda, nu))
       throw SolverError(particle.name, rec.t, 0.0, "adjoint: bordered transposed solve failed");
     ++traj.stats.n_adjoint_solves;
 
-    accumulate_parameter_gradient(particle, g, c, s, lambda, out);
+    accumulate_parameter_gradient(particle, g, traj.c[n], s, lambda, out);
     accumulate_drive_gradient(particle, g, s, rec.t, lambda, nu, out.drive);
 
     lambda_next2 = lambda_next1;
@@ -117,14 +109,31 @@ LossGradient loss_and_gradient(const Particle& particle, const GlobalParams& g, 
     coupling2_pending = rec.a2 / rec.dt;
   }
   out.c0 = -coupling1 * lambda_next1 - coupling2 * lambda_next2;
-  if (settings.misfit_frame0) {
-    const double misfit = frame_misfit(particle, 0, traj.c[0], settings.sigma, &source);
-    out.misfit += misfit;
-    out.loss += misfit;
-    out.c0 += source;
-  }
+  if (const Eigen::VectorXd* source = source_of(0)) out.c0 += *source;
+  // Under rate driving the frame-0 target is mean_w(c^0).
   if (particle.driving == Driving::Rate) out.c0 += (out.drive[0] / particle.weight_sum) * particle.site_weight;
-  traj.stats.add_linear(solver.stats());
+  traj.stats.add_linear(steps.take_stats());
+}
+
+LossGradient loss_and_gradient(const Particle& particle, const GlobalParams& g, const Eigen::VectorXd& theta,
+                               const SolverSettings& settings, Trajectory& traj, StepLinearizer* steps) {
+  std::vector<Eigen::VectorXd> source(particle.n_frames());
+  LossGradient out;
+  const auto add_misfit = [&](int frame, const Eigen::VectorXd& c) {
+    const double misfit = frame_misfit(particle, frame, c, settings.sigma, &source[frame]);
+    out.misfit += misfit;
+  };
+  if (settings.misfit_frame0) add_misfit(0, traj.c[0]);
+  for (std::size_t n = 1; n < traj.steps.size(); ++n) {
+    if (traj.steps[n].frame >= 1) add_misfit(traj.steps[n].frame, traj.c[n]);
+  }
+  if (steps) {
+    adjoint_sweep(particle, g, traj, source, *steps, out);
+  } else {
+    StepLinearizer streaming(particle, g, theta, settings, /*keep=*/false);
+    adjoint_sweep(particle, g, traj, source, streaming, out);
+  }
+  out.loss = out.misfit + theta_penalty(particle.grid, theta, settings.lam_s, settings.lam_0, &out.theta);
   return out;
 }
 

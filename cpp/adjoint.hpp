@@ -9,13 +9,15 @@
 /// The initial state enters steps 1 and 2 only: dJ/dc^0 = -(a1^1/dt_1) lambda^1 - (a2^2/dt_2) lambda^2.
 
 #include <Eigen/Core>
+#include <vector>
 
 #include "particle.hpp"
+#include "step_linearizer.hpp"
 #include "stepper.hpp"
 
 namespace pixelkinetics {
 
-/// Loss of one particle and its gradient.
+/// Loss of one particle and its gradient (or, from gauss_newton_product, a Hessian-vector product).
 struct LossGradient {
   double loss = 0.0;            ///< misfit + theta penalty
   double misfit = 0.0;          ///< data term alone
@@ -30,9 +32,16 @@ struct LossGradient {
 double trajectory_loss(const Particle& particle, const Trajectory& traj, const Eigen::VectorXd& theta,
                        const SolverSettings& settings);
 
-/// Loss and exact discrete gradient. Re-factorises the Newton matrix at each converged state;
-/// adds its work to traj.stats.
+/// The backward sweep for an objective whose derivative with respect to the state at frame f is
+/// frame_source[f] (empty: none; frame 0 acts on c^0 directly): fills every sensitivity of `out` except
+/// the theta penalty. The step matrices come from `steps` (built for the same particle, parameters and
+/// trajectory); adds its work to traj.stats.
+void adjoint_sweep(const Particle& particle, const GlobalParams& g, Trajectory& traj,
+                   const std::vector<Eigen::VectorXd>& frame_source, StepLinearizer& steps, LossGradient& out);
+
+/// Loss and exact discrete gradient: the misfit derivatives as frame sources of adjoint_sweep. Re-factorises
+/// the Newton matrix at each converged state, keeping the factors in `steps` when given.
 LossGradient loss_and_gradient(const Particle& particle, const GlobalParams& g, const Eigen::VectorXd& theta,
-                               const SolverSettings& settings, Trajectory& traj);
+                               const SolverSettings& settings, Trajectory& traj, StepLinearizer* steps = nullptr);
 
 }  // namespace pixelkinetics

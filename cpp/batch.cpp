@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "adjoint.hpp"
+#include "tangent.hpp"
 #include "loss.hpp"
 
 #ifdef _OPENMP
@@ -17,9 +18,11 @@ namespace pixelkinetics {
 
 namespace {
 
+// Solves one particle into `traj` (kept by Linearization) and evaluates what `mode` asks for.
 ParticleResult solve_one(const Particle& particle, const GlobalParams& g, const Eigen::VectorXd& theta,
-                         const SolverSettings& settings, BatchMode mode) {
-  Trajectory traj = integrate(particle, g, theta, settings);
+                         const SolverSettings& settings, BatchMode mode, Trajectory& traj,
+                         StepLinearizer* steps = nullptr) {
+  traj = integrate(particle, g, theta, settings);
   ParticleResult out;
   const int T = particle.n_frames();
   out.concentration.resize(T, particle.n_sites());
@@ -31,7 +34,7 @@ ParticleResult solve_one(const Particle& particle, const GlobalParams& g, const 
     if (f > 0 || particle.driving == Driving::Potential) out.voltage[f] = traj.steps[n].V;
   }
   if (mode == BatchMode::LossAndGradient) {
-    LossGradient lg = loss_and_gradient(particle, g, theta, settings, traj);
+    LossGradient lg = loss_and_gradient(particle, g, theta, settings, traj, steps);
     out.loss = lg.loss;
     out.misfit = lg.misfit;
     out.grad_globals = std::move(lg.globals);
@@ -46,41 +49,29 @@ ParticleResult solve_one(const Particle& particle, const GlobalParams& g, const 
   return out;
 }
 
-}  // namespace
-
-std::vector<ParticleResult> solve_batch(const std::vector<Particle>& particles, const GlobalParams& g,
-                                        const std::vector<Eigen::VectorXd>& theta, const SolverSettings& settings,
-                                        BatchMode mode, const std::vector<Eigen::VectorXd>& c0) {
-  g.validate();
-  settings.validate();
-  if (theta.size() != particles.size())
-    throw std::invalid_argument("got " + std::to_string(theta.size()) + " theta vectors for " +
-                                std::to_string(particles.size()) + " particles");
-  if (!c0.empty() && c0.size() != particles.size())
-    throw std::invalid_argument("got " + std::to_string(c0.size()) + " initial states for " +
-                                std::to_string(particles.size()) + " particles");
-
-  // Largest first, so that dynamic scheduling does not end on one big particle.
+// Largest first, so that dynamic scheduling does not end on one big particle.
+std::vector<int> largest_first(const std::vector<Particle>& particles) {
   std::vector<int> order(particles.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
     return static_cast<double>(particles[a].n_sites()) * particles[a].n_frames() >
            static_cast<double>(particles[b].n_sites()) * particles[b].n_frames();
   });
+  return order;
+}
 
-  std::vector<ParticleResult> results(particles.size());
+// Runs work(k) for every particle over the OpenMP threads. No exception may leave the parallel
+// region: each is kept, and the first in particle order is re-thrown after all threads have finished.
+template <class Work>
+void for_each_particle(const std::vector<Particle>& particles, Work&& work) {
+  const std::vector<int> order = largest_first(particles);
   std::vector<std::exception_ptr> errors(particles.size());
   const long n = static_cast<long>(particles.size());
 #pragma omp parallel for schedule(dynamic, 1)
   for (long k = 0; k < n; ++k) {
     const int idx = order[k];
-    // No exception may leave the parallel region: keep it, rethrow after the loop.
     try {
-      if (c0.empty()) {
-        results[idx] = solve_one(particles[idx], g, theta[idx], settings, mode);
-      } else {
-        results[idx] = solve_one(particles[idx].with_initial_state(c0[idx]), g, theta[idx], settings, mode);
-      }
+      work(idx);
     } catch (...) {
       errors[idx] = std::current_exception();
     }
@@ -88,7 +79,79 @@ std::vector<ParticleResult> solve_batch(const std::vector<Particle>& particles, 
   for (const auto& error : errors) {
     if (error) std::rethrow_exception(error);
   }
+}
+
+void check_sizes(const std::vector<Particle>& particles, const std::vector<Eigen::VectorXd>& theta,
+                 const std::vector<Eigen::VectorXd>& c0) {
+  if (theta.size() != particles.size())
+    throw std::invalid_argument("got " + std::to_string(theta.size()) + " theta vectors for " +
+                                std::to_string(particles.size()) + " particles");
+  if (!c0.empty() && c0.size() != particles.size())
+    throw std::invalid_argument("got " + std::to_string(c0.size()) + " initial states for " +
+                                std::to_string(particles.size()) + " particles");
+}
+
+}  // namespace
+
+std::vector<ParticleResult> solve_batch(const std::vector<Particle>& particles, const GlobalParams& g,
+                                        const std::vector<Eigen::VectorXd>& theta, const SolverSettings& settings,
+                                        BatchMode mode, const std::vector<Eigen::VectorXd>& c0) {
+  g.validate();
+  settings.validate();
+  check_sizes(particles, theta, c0);
+  std::vector<ParticleResult> results(particles.size());
+  for_each_particle(particles, [&](int k) {
+    Trajectory traj;
+    if (c0.empty()) {
+      results[k] = solve_one(particles[k], g, theta[k], settings, mode, traj);
+    } else {
+      results[k] = solve_one(particles[k].with_initial_state(c0[k]), g, theta[k], settings, mode, traj);
+    }
+  });
   return results;
+}
+
+Linearization::Linearization(const std::vector<Particle>& particles, const GlobalParams& g,
+                             std::vector<Eigen::VectorXd> theta, const SolverSettings& settings,
+                             const std::vector<Eigen::VectorXd>& c0, bool with_gradient)
+    : g_(g), theta_(std::move(theta)), settings_(settings) {
+  g_.validate();
+  settings_.validate();
+  check_sizes(particles, theta_, c0);
+  particles_.reserve(particles.size());
+  for (std::size_t k = 0; k < particles.size(); ++k)
+    particles_.push_back(c0.empty() ? particles[k] : particles[k].with_initial_state(c0[k]));
+  trajectories_.resize(particles_.size());
+  results_.resize(particles_.size());
+  steps_.resize(particles_.size());
+  const BatchMode mode = with_gradient ? BatchMode::LossAndGradient : BatchMode::Loss;
+  for_each_particle(particles_, [&](int k) {
+    // The gradient's adjoint sweep factorises every step anyway: keep the factors for the products.
+    steps_[k] = std::make_unique<StepLinearizer>(particles_[k], g_, theta_[k], settings_, /*keep=*/true);
+    results_[k] = solve_one(particles_[k], g_, theta_[k], settings_, mode, trajectories_[k], steps_[k].get());
+  });
+}
+
+std::vector<ParticleResult> Linearization::gauss_newton_product(const Eigen::VectorXd& d_globals,
+                                                                const std::vector<Eigen::VectorXd>& d_theta,
+                                                                const std::vector<Eigen::VectorXd>& d_c0) {
+  const std::size_t n = particles_.size();
+  if (d_theta.size() != n || d_c0.size() != n)
+    throw std::invalid_argument("direction has " + std::to_string(d_theta.size()) + " theta and " +
+                                std::to_string(d_c0.size()) + " c0 vectors for " + std::to_string(n) + " particles");
+  std::vector<ParticleResult> out(n);
+  for_each_particle(particles_, [&](int k) {
+    Trajectory& traj = trajectories_[k];
+    const SolverStats before = traj.stats;
+    LossGradient hv = pixelkinetics::gauss_newton_product(particles_[k], g_, settings_, traj, *steps_[k],
+                                                          Direction{d_globals, d_theta[k], d_c0[k]});
+    out[k].misfit = hv.misfit;
+    out[k].grad_globals = std::move(hv.globals);
+    out[k].grad_theta = std::move(hv.theta);
+    out[k].grad_c0 = std::move(hv.c0);
+    out[k].stats = traj.stats.minus(before);
+  });
+  return out;
 }
 
 void set_num_threads(int n) {

@@ -6,7 +6,10 @@
 #include <Eigen/Core>
 #include <vector>
 
+#include <memory>
+
 #include "particle.hpp"
+#include "step_linearizer.hpp"
 #include "stepper.hpp"
 
 namespace pixelkinetics {
@@ -46,6 +49,37 @@ class Batch {
 std::vector<ParticleResult> solve_batch(const std::vector<Particle>& particles, const GlobalParams& g,
                                         const std::vector<Eigen::VectorXd>& theta, const SolverSettings& settings,
                                         BatchMode mode, const std::vector<Eigen::VectorXd>& c0 = {});
+
+/// The forward solutions of every particle at one point (g, theta, c0), kept for many products with the
+/// Gauss-Newton Hessian there (tangent.hpp): the expensive Newton solves are done once.
+class Linearization {
+ public:
+  /// Solves every particle (in parallel); with `with_gradient` also the loss and gradient (results()).
+  Linearization(const std::vector<Particle>& particles, const GlobalParams& g, std::vector<Eigen::VectorXd> theta,
+                const SolverSettings& settings, const std::vector<Eigen::VectorXd>& c0, bool with_gradient);
+  // The kept step factors refer to the particles, parameters and settings held here.
+  Linearization(const Linearization&) = delete;
+  Linearization& operator=(const Linearization&) = delete;
+
+  /// Per particle: the loss and gradient (when asked for) and the frames, as from solve_batch.
+  const std::vector<ParticleResult>& results() const { return results_; }
+
+  /// The Gauss-Newton Hessian applied to a direction: `d_globals` (raw globals, shared by all particles),
+  /// `d_theta[k]` and `d_c0[k]` per particle. Per particle: grad_globals, grad_theta, grad_c0 hold its
+  /// product and misfit its quadratic model d^T H d / 2 (sum the globals over particles).
+  std::vector<ParticleResult> gauss_newton_product(const Eigen::VectorXd& d_globals,
+                                                   const std::vector<Eigen::VectorXd>& d_theta,
+                                                   const std::vector<Eigen::VectorXd>& d_c0);
+
+ private:
+  std::vector<Particle> particles_;  // with their initial states
+  GlobalParams g_;
+  std::vector<Eigen::VectorXd> theta_;
+  SolverSettings settings_;
+  std::vector<Trajectory> trajectories_;
+  std::vector<std::unique_ptr<StepLinearizer>> steps_;  // kept factors of every step
+  std::vector<ParticleResult> results_;
+};
 
 /// OpenMP thread control (no-ops returning 1 / false without OpenMP).
 void set_num_threads(int n);

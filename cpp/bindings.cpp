@@ -22,6 +22,7 @@ py::dict stats_to_dict(const SolverStats& s) {
   d["n_symmetric"] = s.n_symmetric;
   d["n_lu_fallbacks"] = s.n_lu_fallbacks;
   d["n_adjoint_solves"] = s.n_adjoint_solves;
+  d["n_tangent_solves"] = s.n_tangent_solves;
   return d;
 }
 
@@ -38,6 +39,26 @@ Particle make_particle(const std::string& name, py::array_t<std::uint8_t, py::ar
                   parse_driving(driving), std::move(drive), std::move(observed), std::move(obs_weight));
 }
 
+py::dict result_to_dict(ParticleResult& r, bool frames, bool loss, bool gradient) {
+  py::dict d;
+  if (frames) {
+    d["concentration"] = std::move(r.concentration);
+    d["voltage"] = std::move(r.voltage);
+  }
+  d["stats"] = stats_to_dict(r.stats);
+  if (loss) {
+    d["loss"] = r.loss;
+    d["misfit"] = r.misfit;
+  }
+  if (gradient) {
+    d["grad_globals"] = std::move(r.grad_globals);
+    d["grad_theta"] = std::move(r.grad_theta);
+    d["grad_c0"] = std::move(r.grad_c0);
+    d["grad_drive"] = std::move(r.grad_drive);
+  }
+  return d;
+}
+
 py::list solve(const Batch& batch, const GlobalParams& g, const std::vector<Eigen::VectorXd>& theta,
                const SolverSettings& settings, const std::vector<Eigen::VectorXd>& c0, BatchMode mode) {
   std::vector<ParticleResult> results;
@@ -47,23 +68,8 @@ py::list solve(const Batch& batch, const GlobalParams& g, const std::vector<Eige
     results = solve_batch(batch.particles(), g, theta, settings, mode, c0);
   }
   py::list out;
-  for (auto& r : results) {
-    py::dict d;
-    d["concentration"] = std::move(r.concentration);
-    d["voltage"] = std::move(r.voltage);
-    d["stats"] = stats_to_dict(r.stats);
-    if (mode != BatchMode::Simulate) {
-      d["loss"] = r.loss;
-      d["misfit"] = r.misfit;
-    }
-    if (mode == BatchMode::LossAndGradient) {
-      d["grad_globals"] = std::move(r.grad_globals);
-      d["grad_theta"] = std::move(r.grad_theta);
-      d["grad_c0"] = std::move(r.grad_c0);
-      d["grad_drive"] = std::move(r.grad_drive);
-    }
-    out.append(std::move(d));
-  }
+  for (auto& r : results)
+    out.append(result_to_dict(r, true, mode != BatchMode::Simulate, mode == BatchMode::LossAndGradient));
   return out;
 }
 
@@ -141,6 +147,36 @@ PYBIND11_MODULE(_core, m) {
           [](const Batch& b, const GlobalParams& g, const std::vector<Eigen::VectorXd>& theta, const SolverSettings& s,
              const std::vector<Eigen::VectorXd>& c0) { return solve(b, g, theta, s, c0, BatchMode::LossAndGradient); },
           py::arg("g"), py::arg("theta"), py::arg("settings"), py::arg("c0") = std::vector<Eigen::VectorXd>{});
+
+  py::class_<Linearization>(m, "Linearization",
+                            "Forward solutions at one point, kept for Gauss-Newton Hessian-vector products.")
+      .def(py::init([](const Batch& b, const GlobalParams& g, std::vector<Eigen::VectorXd> theta,
+                       const SolverSettings& s, const std::vector<Eigen::VectorXd>& c0, bool with_gradient) {
+             py::gil_scoped_release release;
+             return std::make_unique<Linearization>(b.particles(), g, std::move(theta), s, c0, with_gradient);
+           }),
+           py::arg("batch"), py::arg("g"), py::arg("theta"), py::arg("settings"),
+           py::arg("c0") = std::vector<Eigen::VectorXd>{}, py::arg("with_gradient") = false)
+      .def("results",
+           [](Linearization& lin) {
+             py::list out;
+             for (ParticleResult r : lin.results()) out.append(result_to_dict(r, true, true, r.grad_theta.size() > 0));
+             return out;
+           })
+      .def(
+          "gauss_newton_product",
+          [](Linearization& lin, const Eigen::VectorXd& d_globals, const std::vector<Eigen::VectorXd>& d_theta,
+             const std::vector<Eigen::VectorXd>& d_c0) {
+            std::vector<ParticleResult> results;
+            {
+              py::gil_scoped_release release;
+              results = lin.gauss_newton_product(d_globals, d_theta, d_c0);
+            }
+            py::list out;
+            for (auto& r : results) out.append(result_to_dict(r, false, true, true));
+            return out;
+          },
+          py::arg("d_globals"), py::arg("d_theta"), py::arg("d_c0"));
 
   m.def("set_num_threads", &set_num_threads, py::arg("n"), "Number of OpenMP threads for particle batches.");
   m.def("num_threads", &num_threads);

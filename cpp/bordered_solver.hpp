@@ -23,6 +23,10 @@ struct LinearSolveStats {
 class BorderedSolver {
  public:
   explicit BorderedSolver(LinearSolverKind kind) : kind_(kind) {}
+  /// A solver for another matrix of the same particle: it starts from the sparsity patterns and the
+  /// fill-reducing ordering of `pattern`, so only the (cheap) symbolic analysis is repeated.
+  BorderedSolver(LinearSolverKind kind, const JacobianAssembler& pattern) : kind_(kind), assembler_(pattern) {}
+  const JacobianAssembler& assembler() const { return assembler_; }
 
   /// Assembles and factorises the site block at state `s`. Returns false when it is singular.
   bool factorize(const Grid& grid, const GlobalParams& g, const LocalState& s, double diag_time);

@@ -33,4 +33,10 @@ double theta_penalty(const Grid& grid, const Eigen::VectorXd& theta, double lam_
   return penalty;
 }
 
+void theta_penalty_product(const Grid& grid, const Eigen::VectorXd& dtheta, double lam_s, double lam_0,
+                           Eigen::VectorXd& out) {
+  // The penalty is quadratic: its gradient at dtheta is the product.
+  theta_penalty(grid, dtheta, lam_s, lam_0, &out);
+}
+
 }  // namespace pixelkinetics

@@ -18,4 +18,8 @@ double frame_misfit(const Particle& particle, int frame, const Eigen::VectorXd& 
 double theta_penalty(const Grid& grid, const Eigen::VectorXd& theta, double lam_s, double lam_0,
                      Eigen::VectorXd* grad);
 
+/// Adds the (constant) Hessian of theta_penalty applied to `dtheta` to `out`.
+void theta_penalty_product(const Grid& grid, const Eigen::VectorXd& dtheta, double lam_s, double lam_0,
+                           Eigen::VectorXd& out);
+
 }  // namespace pixelkinetics

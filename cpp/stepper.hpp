@@ -29,11 +29,25 @@ struct SolverStats {
   long n_symmetric = 0;       ///< of which symmetric LDLT
   long n_lu_fallbacks = 0;    ///< symmetric attempts that fell back to LU
   long n_adjoint_solves = 0;  ///< transposed solves in the backward sweep
+  long n_tangent_solves = 0;  ///< solves in tangent-linear (forward-sensitivity) sweeps
 
   void add_linear(const LinearSolveStats& s) {
     n_factorizations += s.n_factorizations;
     n_symmetric += s.n_symmetric;
     n_lu_fallbacks += s.n_lu_fallbacks;
+  }
+  /// The work done since `before` was taken.
+  SolverStats minus(const SolverStats& before) const {
+    SolverStats d = *this;
+    d.n_steps -= before.n_steps;
+    d.n_newton -= before.n_newton;
+    d.n_halvings -= before.n_halvings;
+    d.n_factorizations -= before.n_factorizations;
+    d.n_symmetric -= before.n_symmetric;
+    d.n_lu_fallbacks -= before.n_lu_fallbacks;
+    d.n_adjoint_solves -= before.n_adjoint_solves;
+    d.n_tangent_solves -= before.n_tangent_solves;
+    return d;
   }
 };
 

@@ -35,6 +35,55 @@ class Solution:
     stats: Dict[str, int] = field(default_factory=dict)
 
 
+@dataclass
+class HessianProduct:
+    """The Gauss-Newton Hessian of the loss applied to a direction d, on site vectors."""
+
+    quadratic: float                    #: d^T H_misfit d / 2, the misfit's quadratic model along d
+    globals: np.ndarray                 #: in the order of Params.names()
+    theta: List[np.ndarray]             #: per particle
+    c0: List[np.ndarray]                #: per particle
+    stats: Dict[str, int] = field(default_factory=dict)
+
+
+class Linearization:
+    """The forward solutions at one point (p, theta, c0), kept in the core for many Gauss-Newton
+    Hessian-vector products there: each costs one tangent-linear and one adjoint sweep (two linear
+    solves per time step) and no Newton iterations. Made by :meth:`Problem.linearize`."""
+
+    def __init__(self, problem: "Problem", p: Params, theta: Sequence[np.ndarray],
+                 c0: Optional[Sequence[np.ndarray]], with_gradient: bool):
+        self.problem = problem
+        self.params = p
+        self._n_globals = len(p.names())
+        self._core = _core.Linearization(problem._batch, p.to_core(), [np.asarray(t, float) for t in theta],
+                                         problem.settings, [] if c0 is None else [np.asarray(c, float) for c in c0],
+                                         with_gradient)
+        results = self._core.results()
+        #: loss and gradient at the point (gradient entries only with ``with_gradient``)
+        self.evaluation = Problem._evaluation(results) if with_gradient else Evaluation(
+            float(sum(r["loss"] for r in results)), float(sum(r["misfit"] for r in results)),
+            np.zeros(self._n_globals), [], [], Problem._sum_stats(results))
+
+    def product(self, d_globals: np.ndarray, d_theta: Sequence[np.ndarray],
+                d_c0: Optional[Sequence[np.ndarray]] = None) -> HessianProduct:
+        """H d for d = (raw globals in Params.names() order, theta per particle, c^0 per particle;
+        None: zeros). Summed over particles in particle order, so independent of the threads."""
+        d_globals = np.asarray(d_globals, float)
+        if d_globals.shape != (self._n_globals,):
+            raise ValueError(f"d_globals must have shape ({self._n_globals},), got {d_globals.shape}")
+        d_theta = [np.asarray(t, float) for t in d_theta]
+        d_c0 = [np.zeros_like(t) for t in d_theta] if d_c0 is None else [np.asarray(c, float) for c in d_c0]
+        results = self._core.gauss_newton_product(d_globals, d_theta, d_c0)
+        g = np.zeros(self._n_globals)
+        quadratic = 0.0
+        for r in results:
+            g += r["grad_globals"]
+            quadratic += r["misfit"]
+        return HessianProduct(float(quadratic), g, [np.asarray(r["grad_theta"]) for r in results],
+                              [np.asarray(r["grad_c0"]) for r in results], Problem._sum_stats(results))
+
+
 def initial_condition(movie: Movie) -> np.ndarray:
     """c^0 on the sites: missing first-frame pixels take the observed mean, then clip into (0, 1)."""
     c0 = movie.concentration[0][movie.mask].copy()
@@ -206,11 +255,21 @@ class Problem:
         Particle contributions are summed in particle order, so the result does not depend on threads."""
         results = self._batch.loss_and_gradient(p.to_core(), list(theta), self.settings,
                                                 [] if c0 is None else list(c0))
+        return self._evaluation(results)
+
+    def linearize(self, p: Params, theta: Sequence[np.ndarray], c0: Optional[Sequence[np.ndarray]] = None,
+                  with_gradient: bool = True) -> Linearization:
+        """Solve at (p, theta, c0) (site vectors) and keep the solutions for Gauss-Newton Hessian-vector
+        products; ``with_gradient`` also gives the loss gradient there (``.evaluation``)."""
+        return Linearization(self, p, theta, c0, with_gradient)
+
+    @classmethod
+    def _evaluation(cls, results) -> Evaluation:
         loss = misfit = 0.0
-        g = np.zeros(len(p.names()))
+        g = np.zeros_like(np.asarray(results[0]["grad_globals"], float))
         for r in results:
             loss += r["loss"]
             misfit += r["misfit"]
             g += r["grad_globals"]
         return Evaluation(float(loss), float(misfit), g, [np.asarray(r["grad_theta"]) for r in results],
-                          [np.asarray(r["grad_c0"]) for r in results], self._sum_stats(results))
+                          [np.asarray(r["grad_c0"]) for r in results], cls._sum_stats(results))
