@@ -14,7 +14,8 @@ from pixelkinetics.fit import FitConfig, FitObjective, ParameterSpace, count_obs
 def space(batch_62):
     movies, _ = batch_62
     config = FitConfig()
-    problem = pk.Problem(movies, sigma=config.sigma, lam_s=config.lam_s, fit_initial=True)
+    problem = pk.Problem(movies, scheme=config.scheme, n_sub=config.n_sub, sigma=config.sigma, lam_s=config.lam_s,
+                         fit_initial=True, newton_tol=config.newton_tol)
     space = ParameterSpace(config, problem, count_observations(movies, True))
     space.precondition()
     return space
@@ -34,3 +35,24 @@ def test_fit_objective_evaluation(benchmark, space, variant, threads):
         params, thetas, c0s, _, _ = space.unpack(u)
         e = benchmark.pedantic(space.problem.evaluate, args=(params, thetas, c0s), rounds=3, iterations=1)
         assert np.isfinite(e.loss)
+
+
+@pytest.mark.parametrize("variant", ["reference-core-evaluate", "linearize", "gauss-newton-product"])
+def test_gauss_newton_product(benchmark, space, variant):
+    """A Gauss-Newton Hessian-vector product (tangent-linear and adjoint sweeps over kept factors)
+    against one loss-and-gradient evaluation; and the linearisation that keeps the factors."""
+    pk.set_num_threads(2)
+    benchmark.group = "Gauss-Newton products, 62 particles, 2 threads"
+    u = 0.01 * np.random.default_rng(0).standard_normal(space.size)
+    params, thetas, c0s, _, _ = space.unpack(u)
+    problem = space.problem
+    if variant == "reference-core-evaluate":
+        benchmark.pedantic(problem.evaluate, args=(params, thetas, c0s), rounds=3, iterations=1)
+    elif variant == "linearize":
+        benchmark.pedantic(problem.linearize, args=(params, thetas, c0s), rounds=3, iterations=1)
+    else:
+        lin = problem.linearize(params, thetas, c0s)
+        direction = [0.1 * np.ones_like(t) for t in thetas]
+        h = benchmark.pedantic(lin.product, args=(np.zeros(len(params.names())), direction), rounds=5,
+                               iterations=1)
+        assert h.quadratic > 0

@@ -81,9 +81,12 @@ def _fit_command(data, results, config, *extra):
             "--config", str(config), "--quiet", *extra]
 
 
-def test_fit_killed_mid_run_resumes_to_the_uninterrupted_optimum(tmp_path, data):
+def test_fit_killed_mid_run_resumes_to_the_uninterrupted_optimum(tmp_path):
+    # Six small particles: a fit of a few seconds, long enough to be killed mid-run.
+    data = tmp_path / "data.h5"
+    assert main(["synth", "-o", str(data), "--particles", "6"] + SMALL[2:]) == 0
     config = tmp_path / "fit.toml"
-    # Two small particles pin k0 and the maps, not the shape parameters: fit those that are determined.
+    # Small particles pin k0 and the maps, not the shape parameters: fit those that are determined.
     config.write_text('[fit]\nfree = ["k0", "kappa"]\ncheckpoint_every = 2\nloss_tol = 0.002\n')
     env = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
     straight = tmp_path / "straight.h5"

@@ -75,7 +75,7 @@ def test_full_report_writes_every_figure_and_the_summary(tmp_path):
     summary = (outdir / "summary.txt").read_text()
     assert f"reduced chi-square: {CHI2:.4f}" in summary
     assert "free parameters: k0, Omega" in summary
-    assert "iterations: 5" in summary and "function evaluations: 7" in summary
+    assert "iterations: 5" in summary and "loss-and-gradient evaluations: 7" in summary
     assert "theta vs carbon thickness: r = " in summary and "theta vs true theta: r = " in summary
     assert "+5%" in summary  # k0 0.021 against the truth 0.02
 

@@ -5,6 +5,7 @@ Commands: demo (synthetic data -> fit -> results and figures), synth, fit, simul
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -39,11 +40,14 @@ def _load_config(path: Optional[str]):
 
 
 def _print_fit_summary(result, movies) -> None:
-    evals = max(result.n_fev, 1)
     n_sites = sum(m.n_sites for m in movies)
     print(f"  {result.message}")
-    print(f"  {len(movies)} particles, {n_sites} sites: {result.n_iter} iterations, {result.n_fev} loss-and-gradient "
-          f"evaluations, {result.wall_time:.1f} s ({result.wall_time / evals:.3f} s per evaluation)")
+    work = f"{result.n_fev} loss-and-gradient evaluations ({result.time_fev / max(result.n_fev - 1, 1):.3f} s each)"
+    if result.n_hessp:
+        work += (f", {result.n_hessp} Hessian-vector products "
+                 f"({result.time_hessp / result.n_hessp:.3f} s each)")
+    print(f"  {len(movies)} particles, {n_sites} sites: {result.n_iter} iterations, {work}; "
+          f"{result.wall_time:.1f} s in all")
     print(f"  loss {result.loss:.6g}, reduced chi-square {result.reduced_chi2:.4f} "
           f"({result.n_obs} observations, {result.n_free} free parameters)")
     values = result.params.values()
@@ -134,10 +138,14 @@ def _simulate(args: argparse.Namespace) -> int:
     params, theta, c0 = config.initial, None, None
     if args.results:
         results = load_results(args.results)
+        if not args.config and "config" in results.fit:  # the fit's own numerics reproduce its movies
+            from .fit import FitConfig
+
+            config = FitConfig.from_dict(json.loads(results.fit["config"]), where=args.results)
         params = results.params
         theta = {n: p.theta for n, p in results.particles.items() if n in {m.name for m in movies}}
         c0 = {n: p.c0 for n, p in results.particles.items() if n in theta}
-    problem = Problem(movies, scheme=config.scheme, n_sub=config.n_sub)
+    problem = Problem(movies, scheme=config.scheme, n_sub=config.n_sub, newton_tol=config.newton_tol)
     solution = problem.solve(params, theta, c0)
     out = [Movie(m.name, m.mask, solution.concentration[m.name], m.time, voltage=solution.voltage[m.name]
                  if m.driving == "potential" else m.voltage, driving=m.driving,
@@ -177,7 +185,7 @@ def _info(args: argparse.Namespace) -> int:
         r = load_results(args.data)
         print(f"{args.data}: results of a fit of {len(r.particles)} particle(s) to {r.fit.get('data', '?')}")
         print(f"  {r.fit['message']}; {r.fit['n_iter']} iterations, {r.fit['n_fev']} evaluations, "
-              f"reduced chi-square {r.fit['reduced_chi2']:.4f}")
+              f"{r.fit.get('n_hessp', 0)} Hessian-vector products, reduced chi-square {r.fit['reduced_chi2']:.4f}")
         print("  " + ", ".join(f"{k} {v:.4g}" for k, v in r.params.values().items()))
         return 0
     movies = load_movies(args.data)

@@ -204,10 +204,10 @@ def write_results(path: "str | os.PathLike", result, movies: Sequence[Movie], da
             h[name] = np.asarray(values)
         a = f.create_group("fit").attrs
         a["free"] = list(result.config.free) or [""]
-        for key in ("fit_theta", "theta_mean", "fit_initial", "lam_s", "lam_0", "sigma", "scheme", "n_sub"):
+        for key in ("method", "fit_theta", "theta_mean", "fit_initial", "lam_s", "lam_0", "sigma", "scheme", "n_sub"):
             a[key] = getattr(result.config, key)
-        for key in ("loss", "misfit", "n_obs", "n_free", "n_iter", "n_fev", "success", "message", "wall_time",
-                    "reduced_chi2"):
+        for key in ("loss", "misfit", "n_obs", "n_free", "n_iter", "n_fev", "n_hessp", "success", "message",
+                    "wall_time", "time_fev", "time_hessp", "reduced_chi2"):
             a[key] = getattr(result, key)
         a["config"] = json.dumps(result.config.to_dict())
         if data_path is not None:

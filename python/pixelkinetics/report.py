@@ -297,7 +297,9 @@ def _summary_text(results: Results) -> str:
         f"free parameters: {', '.join(free) if free else '(none)'}",
         "reduced chi-square: " + ("n/a" if chi2 is None else f"{float(chi2):.4f}"),
         f"iterations: {fit.get('n_iter', 'n/a')}",
-        f"function evaluations: {fit.get('n_fev', 'n/a')}",
+        f"optimiser: {fit.get('method', 'n/a')}",
+        f"loss-and-gradient evaluations: {fit.get('n_fev', 'n/a')}",
+        f"Gauss-Newton Hessian-vector products: {fit.get('n_hessp', 0)}",
     ]
     if "success" in fit:
         lines.append(f"converged: {'yes' if fit['success'] else 'no'} ({fit.get('message', '')})")
