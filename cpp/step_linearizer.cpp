@@ -14,14 +14,8 @@ const StepFactor& StepLinearizer::at(const Trajectory& traj, int n) {
   if (keep_ && steps_[slot]) return *steps_[slot];
   if (!steps_[slot]) {
     // Later steps start from the patterns and ordering of the first one built.
-    const StepFactor* first = nullptr;
-    for (const auto& step : steps_) {
-      if (step) {
-        first = step.get();
-        break;
-      }
-    }
-    steps_[slot] = std::make_unique<StepFactor>(settings_.linear_solver, first ? &first->solver.assembler() : nullptr);
+    steps_[slot] = std::make_unique<StepFactor>(settings_.linear_solver, pattern_);
+    if (!pattern_) pattern_ = &steps_[slot]->solver.assembler();
   }
   StepFactor& out = *steps_[slot];
   const StepRecord& rec = traj.steps[n];
@@ -35,7 +29,9 @@ const StepFactor& StepLinearizer::at(const Trajectory& traj, int n) {
   if (!ok) throw SolverError(particle_.name, rec.t, 0.0, "sensitivity sweep: Newton matrix is singular");
   StepSystem sys;
   border_of(particle_, g_, out.state, sys);
-  if (!out.solver.set_border(sys.u, sys.w, sys.corner) || !out.solver.set_border_transposed(sys.u, sys.w, sys.corner))
+  // The forward border costs a block solve, which only the tangent sweeps over kept steps need.
+  if ((keep_ && !out.solver.set_border(sys.u, sys.w, sys.corner)) ||
+      !out.solver.set_border_transposed(sys.u, sys.w, sys.corner))
     throw SolverError(particle_.name, rec.t, 0.0, "sensitivity sweep: bordered system is singular");
   return out;
 }

@@ -20,7 +20,7 @@ namespace pixelkinetics {
 /// One linearised step.
 struct StepFactor {
   LocalState state;      ///< at the converged state of the step, flux fields included
-  BorderedSolver solver;  ///< factorised there, both borders set
+  BorderedSolver solver;  ///< factorised there; transposed border set, the forward one too when kept
   StepFactor(LinearSolverKind kind, const JacobianAssembler* pattern)
       : solver(pattern ? BorderedSolver(kind, *pattern) : BorderedSolver(kind)) {}
 };
@@ -28,8 +28,10 @@ struct StepFactor {
 class StepLinearizer {
  public:
   /// `keep`: store every step once built (memory: a sparse factor and a dozen site vectors per step).
+  /// A streaming linearizer serves one adjoint sweep: it sets only the transposed border.
   StepLinearizer(const Particle& particle, const GlobalParams& g, const Eigen::VectorXd& theta,
                  const SolverSettings& settings, bool keep);
+  bool keeps() const { return keep_; }
 
   /// The linearisation of step n >= 1 of `traj`; throws SolverError when its matrix is singular.
   const StepFactor& at(const Trajectory& traj, int n);
@@ -44,6 +46,7 @@ class StepLinearizer {
   Eigen::VectorXd exp_theta_;
   bool keep_;
   std::vector<std::unique_ptr<StepFactor>> steps_;  // kept: index n; streaming: one slot
+  const JacobianAssembler* pattern_ = nullptr;      // of the first step built, shared by the later ones
   LinearSolveStats stats_;
 };
 

@@ -62,6 +62,7 @@ void parameter_tangent(const Particle& particle, const GlobalParams& g, const Ei
 std::vector<Eigen::VectorXd> tangent_sweep(const Particle& particle, const GlobalParams& g, Trajectory& traj,
                                            StepLinearizer& steps, const Direction& dir) {
   check_direction(particle, g, dir);
+  if (!steps.keeps()) throw std::logic_error("tangent_sweep needs a StepLinearizer that keeps its steps");
   const int n_steps = static_cast<int>(traj.steps.size()) - 1;
   const bool rate = particle.driving == Driving::Rate;
   // Under rate driving the frame-0 target is mean_w(c^0) (Particle::with_initial_state).

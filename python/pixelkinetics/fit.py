@@ -308,22 +308,18 @@ class ParameterSpace:
             return np.ones(self.n_sites)
         return ((c0 > EPS) & (c0 < 1.0 - EPS)).astype(float)
 
-    def chain(self, evaluation, jac: np.ndarray, c0: Optional[np.ndarray] = None) -> np.ndarray:
-        """Gradient in u from a raw gradient (an Evaluation or a HessianProduct: ``grad_globals`` or
-        ``globals``, and so on); ``c0`` (from :meth:`unpack`) zeroes the entries its clip holds."""
-        grads = getattr(evaluation, "grad_globals", None)
-        theta_parts = getattr(evaluation, "grad_theta", None)
-        c0_parts = getattr(evaluation, "grad_c0", None)
-        if grads is None:
-            grads, theta_parts, c0_parts = evaluation.globals, evaluation.theta, evaluation.c0
-        grad = dict(zip(self.names, grads))
+    def chain(self, grad_globals: np.ndarray, grad_theta: Sequence[np.ndarray], grad_c0: Sequence[np.ndarray],
+              jac: np.ndarray, c0: Optional[np.ndarray] = None) -> np.ndarray:
+        """Gradient in u from a raw gradient (globals in Params.names() order, theta and c^0 per particle);
+        ``c0`` (from :meth:`unpack`) zeroes the entries its clip holds."""
+        grad = dict(zip(self.names, grad_globals))
         g_globals = np.array([grad[n] * jac[i] * self.step[i] for i, n in enumerate(self.free)])
         cols = []
         if self.config.fit_theta:
-            g = np.concatenate(theta_parts)
+            g = np.concatenate(grad_theta)
             cols.append(g - g.mean() if self.config.theta_mean == "zero" else g)
         if self.config.fit_initial:
-            cols.append(np.concatenate(c0_parts) * self._c0_free(c0))
+            cols.append(np.concatenate(grad_c0) * self._c0_free(c0))
         g_pixels = np.einsum("nji,nj->ni", self.block, np.stack(cols, axis=1)) if cols else np.zeros((0, 0))
         return np.concatenate([g_globals, g_pixels.ravel()])
 
@@ -508,7 +504,7 @@ class FitObjective:
             return 10.0 * self._last[1] + 1.0, np.zeros_like(u)
         finally:
             self.time_fev += time.perf_counter() - t
-        f, g = e.loss * self.scale, self.space.chain(e, jac, c0) * self.scale
+        f, g = e.loss * self.scale, self.space.chain(e.grad_globals, e.grad_theta, e.grad_c0, jac, c0) * self.scale
         self._last = (np.array(u, copy=True), f, g)
         self._lin = (lin, jac, c0) if keep else None
         return f, g
@@ -528,7 +524,7 @@ class FitObjective:
         product = lin.product(*self.space.push(v, jac, c0))
         self.n_hessp += 1
         self.time_hessp += time.perf_counter() - t
-        return self.space.chain(product, jac, c0) * self.scale
+        return self.space.chain(product.globals, product.theta, product.c0, jac, c0) * self.scale
 
 
 def steihaug_cg(g: np.ndarray, hessp, radius: float, rtol: float, max_iter: int):
