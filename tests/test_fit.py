@@ -134,6 +134,29 @@ def test_resumed_gauss_newton_fit_retraces_the_uninterrupted_one(tmp_path, recov
         assert resumed.params.values()[name] == pytest.approx(straight.params.values()[name], rel=1e-7), name
 
 
+def test_fit_killed_inside_a_re_preconditioning_resumes_onto_the_same_path(tmp_path, recovery_data, monkeypatch):
+    movies, _ = recovery_data
+    config = FitConfig(n_sub=10, sigma=0.01, checkpoint_every=1, loss_tol=0.002)
+    straight = fit(movies, config, progress=False)
+    checkpoint = tmp_path / "fit.checkpoint"
+    precondition = ParameterSpace.precondition
+    calls = []
+
+    def killed_on_the_first_rebuild(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the first call builds the start; the second is the rebuild at iteration 3
+            raise KeyboardInterrupt
+        return precondition(self, *args, **kwargs)
+
+    monkeypatch.setattr(ParameterSpace, "precondition", killed_on_the_first_rebuild)
+    with pytest.raises(KeyboardInterrupt):
+        fit(movies, config, checkpoint=checkpoint, progress=False)
+    monkeypatch.setattr(ParameterSpace, "precondition", precondition)
+    resumed = fit(movies, config, checkpoint=checkpoint, resume=True, progress=False)
+    assert resumed.n_iter == straight.n_iter
+    assert resumed.loss == pytest.approx(straight.loss, rel=1e-9)
+
+
 def test_resumed_lbfgsb_fit_ends_at_the_uninterrupted_optimum(tmp_path, recovery_data):
     movies, _ = recovery_data
     # A tolerance tighter than the default, so that the flat directions (b1 here) settle too.

@@ -631,8 +631,9 @@ class _Monitor:
         return dict(n_fev=self.objective.n_fev, n_hessp=self.objective.n_hessp,
                     wall_time=time.perf_counter() - self.t_start, **extra)
 
-    def record(self, u: np.ndarray, f: float, g: np.ndarray, **extra) -> None:
-        """Append an iteration; save a checkpoint every ``checkpoint_every`` (with ``extra`` counters)."""
+    def record(self, u: np.ndarray, f: float, g: np.ndarray, checkpoint: bool = True, **extra) -> None:
+        """Append an iteration; save a checkpoint every ``checkpoint_every`` (with ``extra`` counters)
+        unless ``checkpoint`` is false (the caller saves once its own step is complete)."""
         self.done += 1
         n_obs = self.objective.space.n_obs
         gnorm = float(np.linalg.norm(g))
@@ -649,7 +650,7 @@ class _Monitor:
             if self.objective.n_hessp:
                 postfix["Hv"] = self.objective.n_hessp
             self.bar.set_postfix(**postfix, refresh=False)
-        if self.done % self.config.checkpoint_every == 0:
+        if checkpoint and self.done % self.config.checkpoint_every == 0:
             self.save(u, **extra)
 
     def save(self, u: np.ndarray, **extra) -> None:
@@ -665,15 +666,17 @@ class _Monitor:
             self.bar.close()
 
 
-def _minimize_gauss_newton(objective: FitObjective, monitor: _Monitor, u: np.ndarray, radius: float):
+def _minimize_gauss_newton(objective: FitObjective, monitor: _Monitor, u: np.ndarray, radius: float, fresh: bool):
     """Trust-region Newton-CG on the Gauss-Newton Hessian: each iteration solves the quadratic model by
     Steihaug CG with Hessian-vector products from the kept linearisation (two triangular solves per time
     step, no Newton iterations), then solves the model at the trial point. Converged when the model
-    predicts a decrease below loss_tol (chi-square / 2 units): nothing the data could tell apart remains."""
+    predicts a decrease below loss_tol (chi-square / 2 units): nothing the data could tell apart remains.
+
+    The state is (u, radius, fresh), fresh meaning that the preconditioner was built at u; checkpoints
+    hold all three and are written only between whole steps, so a resumed fit retraces this one."""
     config, space, n_obs = monitor.config, objective.space, objective.space.n_obs
     f, g = objective(u, keep=True)
     success, message = False, "no iterations left (max_iter reached)"
-    fresh = True  # the preconditioner was built at the current point
 
     def reprecondition():
         nonlocal u, f, g, fresh
@@ -682,7 +685,7 @@ def _minimize_gauss_newton(objective: FitObjective, monitor: _Monitor, u: np.nda
         u = np.zeros(space.size)
         f, g = objective(u, keep=True)
         fresh = True
-        monitor.save(u, trust_radius=radius)
+        monitor.save(u, trust_radius=radius, fresh=int(fresh))
 
     while monitor.done < monitor.limit:
         p, predicted, _, on_boundary = steihaug_cg(g, objective.hessp, radius, config.cg_forcing, config.max_cg)
@@ -703,15 +706,18 @@ def _minimize_gauss_newton(objective: FitObjective, monitor: _Monitor, u: np.nda
         if rho > 1e-4:
             u, f, g = u + p, f_new, g_new
             fresh = False
-            monitor.record(u, f, g, trust_radius=radius)
-            if monitor.done in config.precondition_at:
-                reprecondition()  # the pixel blocks change as the maps take shape
+            # The pixel blocks change as the maps take shape: at the listed iterations the step ends with a
+            # re-preconditioning, and its checkpoint comes after it.
+            rebuild = monitor.done + 1 in config.precondition_at
+            monitor.record(u, f, g, checkpoint=not rebuild, trust_radius=radius, fresh=int(fresh))
+            if rebuild:
+                reprecondition()
         else:
             objective(u, keep=True)  # the products belong to the point, not the rejected trial
         if radius < 1e-8:
             message = "stopped: the trust region collapsed (the model and the loss disagree at every step)"
             break
-    monitor.save(u, trust_radius=radius)
+    monitor.save(u, trust_radius=radius, fresh=int(fresh))
     return u, success, message
 
 
@@ -792,7 +798,8 @@ def fit(movies: Sequence[Movie], config: Optional[FitConfig] = None, *, checkpoi
     try:
         if config.method == "gauss-newton":
             u_best, success, message = _minimize_gauss_newton(
-                objective, monitor, u0, float(counters.get("trust_radius", config.trust_radius)))
+                objective, monitor, u0, float(counters.get("trust_radius", config.trust_radius)),
+                bool(counters.get("fresh", True)))
         else:
             u_best, success, message = _minimize_lbfgsb(objective, monitor, u0)
     finally:
