@@ -224,3 +224,24 @@ def test_noisy_movies_with_missing_pixels_still_fit():
     result = fit(movies, FitConfig(n_sub=10, sigma=0.05), progress=False, max_iter=60)
     assert np.isfinite(result.loss) and result.loss < result.history["loss"][0]
     assert 0.5 < result.reduced_chi2 < 2.0
+
+
+def test_push_is_the_transpose_of_chain(small_movies):
+    """v . chain(r) = push(v) . r for every raw gradient r and direction v: the Hessian products that
+    the Gauss-Newton fit sees in its coordinates are S^T H S."""
+    movies, _ = small_movies
+    config = FitConfig(free=["k0", "alpha", "Omega", "b1"], n_sub=8)
+    problem = pk.Problem(movies, n_sub=8, fit_initial=True)
+    space = ParameterSpace(config, problem, n_obs=1000)
+    space.precondition()
+    rng = np.random.default_rng(5)
+    u = 0.1 * rng.standard_normal(space.size)
+    _, thetas, _, jac, c0 = space.unpack(u)
+    r_globals = rng.standard_normal(len(space.names))
+    r_theta = [rng.standard_normal(t.size) for t in thetas]
+    r_c0 = [rng.standard_normal(t.size) for t in thetas]
+    v = rng.standard_normal(space.size)
+    d_globals, d_theta, d_c0 = space.push(v, jac, c0)
+    lhs = v @ space.chain(r_globals, r_theta, r_c0, jac, c0)
+    rhs = d_globals @ r_globals + sum(a @ b for a, b in zip(d_theta, r_theta)) + sum(a @ b for a, b in zip(d_c0, r_c0))
+    assert lhs == pytest.approx(rhs, rel=1e-12)
