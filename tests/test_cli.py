@@ -115,3 +115,40 @@ def test_fit_killed_mid_run_resumes_to_the_uninterrupted_optimum(tmp_path):
         assert b.params.values()[name] == pytest.approx(a.params.values()[name], rel=1e-2), name
     for name, p in a.particles.items():
         np.testing.assert_allclose(b.particles[name].theta, p.theta, atol=0.02)
+
+
+def test_fit_uq_report_and_identifiability_study(tmp_path, data, capsys):
+    results = tmp_path / "results.h5"
+    assert main(["--threads", "1", "fit", str(data), "-o", str(results), "--quiet", "--uq"]) == 0
+    out = capsys.readouterr().out
+    assert "Laplace approximation" in out and "theta sd" in out
+    r = load_results(results)
+    u = r.uncertainty
+    assert u is not None and u.free == r.fit["free"] and np.all(np.isfinite(u.sd)) and u.undetermined == []
+    assert np.all(u.lower < u.value) and np.all(u.value < u.upper)
+    for name, p in r.particles.items():
+        assert np.all(np.isfinite(u.theta_sd[name][p.mask])) and np.all(np.isnan(u.theta_sd[name][~p.mask]))
+    assert np.all(u.curves["j0_lower"] < u.curves["j0"]) and np.all(u.curves["j0"] < u.curves["j0_upper"])
+
+    figures = tmp_path / "figures"
+    assert main(["report", str(results), "-o", str(figures)]) == 0
+    assert "theta_sd.png" in os.listdir(figures)
+    summary = (figures / "summary.txt").read_text()
+    assert "uncertainty (Laplace approximation" in summary and "truth inside" in summary
+
+    # What if B were free as well? Under rate driving it trades against Omega: named, not an error.
+    assert main(["--threads", "1", "uq", str(data), str(results), "--free", "k0,Omega,kappa,B,b1,b2",
+                 "--quiet"]) == 0
+    assert "0.5 Omega + B is not determined by these data" in capsys.readouterr().out
+    assert load_results(results).uncertainty.undetermined
+    assert sorted(os.listdir(tmp_path)) == ["data.h5", "figures", "results.h5"]  # no temporary left
+
+
+def test_compare_writes_a_ranked_table(tmp_path, data, capsys):
+    table = tmp_path / "models.csv"
+    assert main(["--threads", "1", "compare", str(data), "--bases", "sqrt,asym", "--orders", "2",
+                 "-o", str(table), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "preferred: sqrt, Mb = 2" in out  # synth data use the sqrt base
+    rows = table.read_text().splitlines()
+    assert rows[0].startswith("j0_base,order,log_evidence") and len(rows) == 3

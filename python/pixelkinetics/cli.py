@@ -125,6 +125,70 @@ def _fit(args: argparse.Namespace) -> int:
           f"{num_threads()} thread(s))")
     result, movies = _run_fit(args.data, args.output, config, args.resume, args.quiet, args.max_iter)
     _print_fit_summary(result, movies)
+    if args.uq:
+        _run_uq(args.data, args.output, 0.95, None, args.quiet)
+    return 0
+
+
+def _results_config(results, where: str):
+    """The FitConfig a results file was fitted with."""
+    from .fit import FitConfig
+
+    if "config" not in results.fit:
+        raise ValueError(f"{where}: /fit has no config attribute (written by an old version); fit again")
+    return FitConfig.from_dict(json.loads(results.fit["config"]), where=where)
+
+
+def _run_uq(data: str, results_path: str, level: float, free: Optional[str], quiet: bool) -> None:
+    import dataclasses
+
+    from .io import load_movies, load_results, write_uncertainty
+    from .uncertainty import laplace
+
+    movies = load_movies(data)
+    results = load_results(results_path)
+    missing = [m.name for m in movies if m.name not in results.particles]
+    if missing:
+        raise ValueError(f"{results_path}: no fit for the particles {missing} of {data}")
+    config = _results_config(results, results_path)
+    if free is not None:  # what if these were free: an identifiability study at the fitted point
+        config = dataclasses.replace(config, free=[n.strip() for n in free.split(",") if n.strip()])
+    params = results.params
+    theta = {m.name: results.particles[m.name].theta for m in movies}
+    c0 = {m.name: results.particles[m.name].c0 for m in movies}
+    posterior = laplace(movies, config, params, theta, c0, level=level, progress=not quiet)
+    write_uncertainty(results_path, posterior)
+    print("\n".join("  " + line for line in posterior.summary()))
+    print(f"  wrote /uncertainty and theta_sd maps into {results_path}")
+
+
+def _uq(args: argparse.Namespace) -> int:
+    _run_uq(args.data, args.results, args.level, args.free, args.quiet)
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    import csv
+
+    from .io import load_movies
+    from .uncertainty import compare_models
+
+    movies = load_movies(args.data)
+    config = _load_config(args.config)
+    bases = [b.strip() for b in args.bases.split(",") if b.strip()]
+    orders = [int(o) for o in args.orders.split(",") if o.strip()]
+    comparison = compare_models(movies, config, bases=bases, orders=orders, progress=not args.quiet)
+    print("\n".join(comparison.table()))
+    if args.output:
+        tmp = f"{args.output}.tmp-{os.getpid()}"
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["j0_base", "order", "log_evidence", "bic", "reduced_chi2", "converged", "n_hessp"])
+            for s in comparison.scores:
+                w.writerow([s.j0_base, s.order, s.posterior.log_evidence, s.posterior.bic, s.reduced_chi2,
+                            s.converged, s.posterior.n_hessp])
+        os.replace(tmp, args.output)
+        print(f"wrote {args.output}")
     return 0
 
 
@@ -139,9 +203,7 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.results:
         results = load_results(args.results)
         if not args.config and "config" in results.fit:  # the fit's own numerics reproduce its movies
-            from .fit import FitConfig
-
-            config = FitConfig.from_dict(json.loads(results.fit["config"]), where=args.results)
+            config = _results_config(results, args.results)
         params = results.params
         theta = {n: p.theta for n, p in results.particles.items() if n in {m.name for m in movies}}
         c0 = {n: p.c0 for n, p in results.particles.items() if n in theta}
@@ -237,6 +299,25 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--max-iter", type=int, default=None, help="L-BFGS-B iterations in total")
     fit.add_argument("--resume", action="store_true", help="continue from OUTPUT.checkpoint")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.add_argument("--uq", action="store_true", help="then the uncertainty analysis (as `pixelkinetics uq`)")
+
+    uq = sub.add_parser("uq", help="error bars, theta sd maps and undetermined combinations of a fit (Laplace)")
+    uq.add_argument("data", help="the HDF5 movie file that was fitted")
+    uq.add_argument("results", help="its results file; /uncertainty and theta_sd maps are added to it")
+    uq.add_argument("--level", type=float, default=0.95, help="interval probability (default 0.95)")
+    uq.add_argument("--free", help="comma-separated free globals to assess instead of the fit's own "
+                                   "(an identifiability study at the fitted point)")
+    uq.add_argument("--quiet", action="store_true", help="no progress bar")
+    uq.set_defaults(run=_uq)
+
+    compare = sub.add_parser("compare", help="fit and rank j0 bases and Legendre orders by Laplace evidence")
+    compare.add_argument("data", help="HDF5 movie file")
+    compare.add_argument("--config", help="TOML file: the fit settings shared by the candidates")
+    compare.add_argument("--bases", default="one,sqrt,asym", help="j0 bases (default one,sqrt,asym)")
+    compare.add_argument("--orders", default="2", help="Legendre orders Mb of ln j0 (default 2)")
+    compare.add_argument("-o", "--output", help="CSV file of the table")
+    compare.add_argument("--quiet", action="store_true", help="no progress bars")
+    compare.set_defaults(run=_compare)
     fit.set_defaults(run=_fit)
 
     simulate = sub.add_parser("simulate", help="simulate the movies of a data file with given parameters")

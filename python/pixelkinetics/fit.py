@@ -108,6 +108,9 @@ class FitConfig:
     #: the first iterations fit only the pixels (theta, c^0), with the globals held: far from the optimum
     #: the globals would otherwise absorb what the pixels have not yet explained
     warmup_iter: int = 20
+    #: refuse free sets with an exact degeneracy before fitting (:meth:`check_identifiable`); with False the
+    #: fit runs and the uncertainty analysis names the undetermined combination
+    refuse_degenerate: bool = True
 
     def __post_init__(self) -> None:
         self.free = list(self.free)
@@ -252,7 +255,7 @@ class ParameterSpace:
     def _inverse(name: str, z: float) -> Tuple[float, float]:
         """Raw value and d raw / d z."""
         if name in POSITIVE:
-            x = float(np.exp(z))
+            x = float(np.exp(min(z, 700.0)))  # a wild trial step fails in the solver, not in exp
             return x, x
         if name in UNIT_INTERVAL:
             x = float(1.0 / (1.0 + np.exp(-z)))
@@ -769,7 +772,8 @@ def fit(movies: Sequence[Movie], config: Optional[FitConfig] = None, *, checkpoi
     """
     config = config or FitConfig()
     movies = list(movies)
-    config.check_identifiable(movies)
+    if config.refuse_degenerate:
+        config.check_identifiable(movies)
     limit = config.max_iter if max_iter is None else int(max_iter)
     problem = Problem(movies, scheme=config.scheme, n_sub=config.n_sub, sigma=config.sigma, lam_s=config.lam_s,
                       lam_0=config.lam_0, fit_initial=config.fit_initial, newton_budget=config.newton_budget,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -169,6 +170,22 @@ class ParticleFit:
 
 
 @dataclass
+class Uncertainty:
+    """The ``/uncertainty`` group of a results file (:func:`write_uncertainty`)."""
+
+    free: List[str]
+    value: np.ndarray
+    sd: np.ndarray                #: inf where a parameter takes part in an undetermined combination
+    lower: np.ndarray
+    upper: np.ndarray
+    covariance: np.ndarray        #: of the fit coordinates (ln k0, ..., the others as they are)
+    undetermined: List[str]       #: descriptions of the combinations the data leave undetermined
+    curves: Dict[str, np.ndarray]  #: c, j0, j0_lower, j0_upper, mu_h, mu_h_lower, mu_h_upper
+    theta_sd: Dict[str, np.ndarray]
+    attrs: Dict[str, object]      #: level, n_hessp, wall_time, time_hessp, log_evidence, bic, ...
+
+
+@dataclass
 class Results:
     """A results file (MODEL.md section 9) read back."""
 
@@ -177,6 +194,7 @@ class Results:
     history: Dict[str, np.ndarray]
     fit: Dict[str, object]        #: attributes of /fit: free parameters, settings, figures of merit
     truth: Optional[Tuple[Params, Dict[str, np.ndarray]]] = None
+    uncertainty: Optional[Uncertainty] = None
 
 
 def write_results(path: "str | os.PathLike", result, movies: Sequence[Movie], data_path: Optional[str] = None,
@@ -236,4 +254,57 @@ def load_results(path: "str | os.PathLike") -> Results:
         fit["free"] = [str(v.decode() if isinstance(v, bytes) else v) for v in np.atleast_1d(fit["free"]) if v]
         return Results(params=_params_from_attrs(f["parameters"].attrs, f"{path}: /parameters"),
                        particles=particles, history={k: v[()] for k, v in f["history"].items()}, fit=fit,
-                       truth=_read_truth(f, path))
+                       truth=_read_truth(f, path), uncertainty=_read_uncertainty(f, path))
+
+
+def write_uncertainty(path: "str | os.PathLike", posterior) -> None:
+    """Add (or replace) the ``/uncertainty`` group of a results file from a
+    :class:`pixelkinetics.uncertainty.Posterior`, and ``theta_sd`` / ``c0_sd`` maps per particle. The file
+    is changed in a copy that replaces it when complete."""
+    path = os.fspath(path)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        shutil.copyfile(path, tmp)
+        with h5py.File(tmp, "r+") as f:
+            if "uncertainty" in f:
+                del f["uncertainty"]
+            g = f.create_group("uncertainty")
+            g["free"] = np.array(posterior.free or [""], dtype=h5py.string_dtype())
+            for key in ("values", "sd", "lower", "upper", "covariance", "precision", "eigenvalues", "determined"):
+                g[key] = np.asarray(getattr(posterior, key))
+            g["undetermined"] = np.array([c.describe() for c in posterior.undetermined] or [""],
+                                         dtype=h5py.string_dtype())
+            for key in ("level", "log_evidence", "bic", "loss", "misfit", "n_obs", "n_hessp", "wall_time",
+                        "time_hessp"):
+                g.attrs[key] = getattr(posterior, key)
+            for key, value in posterior.curves().items():
+                g[f"curves/{key}"] = value
+            for name in posterior.theta_sd:
+                particle = f[f"particles/{name}"]
+                for key, maps in (("theta_sd", posterior.theta_sd), ("c0_sd", posterior.c0_sd)):
+                    if key in particle:
+                        del particle[key]
+                    particle[key] = maps[name]
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _strings(values) -> List[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.atleast_1d(values) if v]
+
+
+def _read_uncertainty(f: h5py.File, path: str) -> Optional[Uncertainty]:
+    if "uncertainty" not in f:
+        return None
+    g = f["uncertainty"]
+    try:
+        return Uncertainty(
+            free=_strings(g["free"][()]), value=g["values"][()], sd=g["sd"][()], lower=g["lower"][()],
+            upper=g["upper"][()], covariance=g["covariance"][()], undetermined=_strings(g["undetermined"][()]),
+            curves={k: v[()] for k, v in g["curves"].items()},
+            theta_sd={n: p["theta_sd"][()] for n, p in f["particles"].items() if "theta_sd" in p},
+            attrs=dict(g.attrs))
+    except KeyError as exc:
+        raise ValueError(f"{path}: /uncertainty is incomplete ({exc})") from None

@@ -6,8 +6,10 @@ into the figures a battery scientist looks at first, plus ``summary.txt``:
 - ``frames_<particle>.png``: observed, fitted and residual frames of the largest particles;
 - ``theta_vs_carbon.png``: the learned log-rate maps beside the carbon-coating thickness, their pooled
   correlation and, for synthetic data, the recovery of the true maps;
+- ``theta_sd.png`` (after ``pixelkinetics uq``): the theta maps beside their posterior standard deviations;
 - ``residuals.png``: normalised residuals against the standard normal, and the RMS residual per frame;
-- ``kinetics.png``: the learned exchange current k0 j0(c) and homogeneous chemical potential mu_h(c);
+- ``kinetics.png``: the learned exchange current k0 j0(c) and homogeneous chemical potential mu_h(c), with
+  their 95% bands after ``pixelkinetics uq``;
 - ``history.png``: loss and gradient norm of the optimiser per iteration.
 
 Residuals follow the fit's misfit: frames >= 1, plus frame 0 when ``fit["fit_initial"]``, at observed
@@ -70,6 +72,7 @@ def write_report(results: Results, outdir: "str | os.PathLike", max_particles: i
         for name in shown]
     figures += [
         ("theta_vs_carbon.png", _theta_carbon_figure(results, shown)),
+        ("theta_sd.png", _theta_sd_figure(results, shown)),
         ("residuals.png", _residuals_figure(results)),
         ("kinetics.png", _kinetics_figure(results)),
         ("history.png", _history_figure(results.history)),
@@ -230,6 +233,17 @@ def _kinetics_figure(results: Results) -> Figure:
     for label, params, style in curves:
         j0_ax.semilogy(C_GRID, params.k0 * params.j0(C_GRID), style, label=label)
         mu_ax.plot(C_GRID, params.mu_h(C_GRID), style, label=label)
+    u = results.uncertainty
+    if u is not None:
+        band = f"{100 * float(u.attrs['level']):.0f}% band"
+        c = u.curves["c"]
+        for ax, key in ((j0_ax, "j0"), (mu_ax, "mu_h")):
+            low, high = u.curves[f"{key}_lower"], u.curves[f"{key}_upper"]
+            if np.all(np.isfinite(low)) and np.all(np.isfinite(high)):
+                ax.fill_between(c, low, high, color="C0", alpha=0.25, lw=0, label=band)
+            else:
+                ax.text(0.03, 0.03, "no band: a parameter of this curve is not determined", fontsize=8,
+                        transform=ax.transAxes)
     seen = _observed_range(results)
     for ax in (j0_ax, mu_ax):
         if seen is not None:
@@ -241,6 +255,31 @@ def _kinetics_figure(results: Results) -> Figure:
     j0_ax.set_title("exchange current", fontsize=10)
     mu_ax.set_ylabel(r"$\mu_h(c)$  [kT]")
     mu_ax.set_title("homogeneous chemical potential", fontsize=10)
+    return fig
+
+
+def _theta_sd_figure(results: Results, shown: Sequence[str]) -> Optional[Figure]:
+    """Per particle: the learned theta map and its posterior standard deviation (Laplace approximation);
+    the sd grows where a pixel's concentration hardly changed during the movie (little to learn from)."""
+    u = results.uncertainty
+    shown = [n for n in shown if u is not None and n in u.theta_sd and np.any(np.isfinite(u.theta_sd[n]))]
+    if not shown:
+        return None
+    fig = _figure((2.6 * len(shown) + 1.0, 5.0))
+    axes = np.asarray(fig.subplots(2, len(shown), squeeze=False))
+    thetas = np.concatenate([results.particles[n].theta[results.particles[n].mask] for n in shown])
+    sds = np.concatenate([u.theta_sd[n][results.particles[n].mask] for n in shown])
+    t_low, t_high = np.percentile(thetas, [1, 99])
+    s_high = float(np.percentile(sds, 99))
+    for j, name in enumerate(shown):
+        p = results.particles[name]
+        im_t = _show_map(axes[0, j], p.theta, p.mask, _THETA_CMAP, t_low, t_high)
+        im_s = _show_map(axes[1, j], u.theta_sd[name], p.mask, _CONCENTRATION_CMAP, 0.0, s_high)
+        axes[0, j].set_title(name, fontsize=8)
+    axes[0, 0].set_ylabel("theta")
+    axes[1, 0].set_ylabel("sd of theta")
+    fig.colorbar(im_t, ax=list(axes[0]), shrink=0.8)
+    fig.colorbar(im_s, ax=list(axes[1]), shrink=0.8)
     return fig
 
 
@@ -310,6 +349,9 @@ def _summary_text(results: Results) -> str:
     lines += ["", f"global parameters (j0 base {results.params.j0_base}; * = free)"]
     lines += _parameter_table(results.params, true_params, free)
 
+    if results.uncertainty is not None:
+        lines += [""] + _uncertainty_lines(results.uncertainty, true_params)
+
     thetas = {n: p.theta for n, p in results.particles.items()}
     references = [("carbon thickness", {n: p.carbon_thickness for n, p in results.particles.items()
                                         if p.carbon_thickness is not None})]
@@ -321,6 +363,29 @@ def _summary_text(results: Results) -> str:
     if correlations:
         lines += ["", "log-rate maps theta"] + correlations
     return "\n".join(lines) + "\n"
+
+
+def _uncertainty_lines(u, truth: Optional[Params]) -> List[str]:
+    a = u.attrs
+    lines = [f"uncertainty (Laplace approximation at the optimum; {100 * float(a['level']):.0f}% intervals; "
+             f"{int(a['n_hessp'])} Hessian-vector products, {float(a['wall_time']):.3g} s)"]
+    true_values = truth.values() if truth is not None else {}
+    for i, name in enumerate(u.free):
+        if not np.isfinite(u.sd[i]):
+            lines.append(f"  {name:<8}{u.value[i]:>14.6g}   not determined by these data")
+            continue
+        line = f"  {name:<8}{u.value[i]:>14.6g} +- {u.sd[i]:<10.3g} [{u.lower[i]:.6g}, {u.upper[i]:.6g}]"
+        if name in true_values:
+            inside = u.lower[i] <= true_values[name] <= u.upper[i]
+            line += f"  truth {'inside' if inside else 'OUTSIDE'}"
+        lines.append(line)
+    lines += [f"  {text}" for text in u.undetermined]
+    sds = np.concatenate([m[np.isfinite(m)] for m in u.theta_sd.values()] or [np.zeros(0)])
+    if sds.size:
+        lines.append(f"  theta sd: median {np.median(sds):.3g} (5th-95th percentile {np.percentile(sds, 5):.3g}-"
+                     f"{np.percentile(sds, 95):.3g})")
+    lines.append(f"  Laplace log evidence {float(a['log_evidence']):.2f}, BIC {float(a['bic']):.2f}")
+    return lines
 
 
 def _parameter_table(params: Params, truth: Optional[Params], free: Sequence[str]) -> List[str]:

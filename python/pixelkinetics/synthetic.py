@@ -106,13 +106,24 @@ def make_movies(
                                   voltage=voltage, carbon_thickness=thickness[name]))
 
     truth_conc = Problem(clean_movies, scheme=scheme, n_sub=n_sub).simulate(params, thetas)
+    movies = observe(clean_movies, truth_conc, noise, missing, rng)
+    truth = SyntheticTruth(params=params, theta=thetas, concentration=truth_conc,
+                           settings=dict(noise=noise, missing=missing, scheme=scheme, n_sub=n_sub, seed=seed))
+    return movies, truth
 
-    movies = []
-    for m in clean_movies:
-        clean = truth_conc[m.name]
-        noisy = clean + noise * rng.standard_normal(clean.shape)
+
+def observe(movies: List[Movie], clean: Dict[str, np.ndarray], noise: float, missing: float = 0.0,
+            rng: "np.random.Generator | int" = 0) -> List[Movie]:
+    """Copies of ``movies`` whose frames are the noise-free ``clean`` movies plus Gaussian noise of standard
+    deviation ``noise``, with a fraction ``missing`` of the pixels of every frame dropped (NaN); many
+    draws from one truth calibrate the uncertainty estimates."""
+    rng = np.random.default_rng(rng)
+    out = []
+    for m in movies:
+        frames = clean[m.name]
+        noisy = frames + noise * rng.standard_normal(frames.shape)
         if missing > 0:
-            drop = rng.random(clean.shape) < missing
+            drop = rng.random(frames.shape) < missing
             drop[:, ~m.mask] = False
             first_pixel = tuple(np.argwhere(m.mask)[0])
             for f in range(drop.shape[0]):  # every frame keeps at least one pixel
@@ -120,8 +131,6 @@ def make_movies(
                     drop[f][first_pixel] = False
             noisy[drop] = np.nan
         noisy = np.where(m.mask, noisy, np.nan)
-        movies.append(Movie(m.name, m.mask, noisy, m.time, driving=m.driving, voltage=m.voltage,
-                            carbon_thickness=m.carbon_thickness))
-    truth = SyntheticTruth(params=params, theta=thetas, concentration=truth_conc,
-                           settings=dict(noise=noise, missing=missing, scheme=scheme, n_sub=n_sub, seed=seed))
-    return movies, truth
+        out.append(Movie(m.name, m.mask, noisy, m.time, driving=m.driving, voltage=m.voltage,
+                         carbon_thickness=m.carbon_thickness))
+    return out
