@@ -246,7 +246,9 @@ def laplace(movies: Sequence[Movie], config: FitConfig, params: Params, theta: D
                       lam_0=config.lam_0, fit_initial=config.fit_initial, newton_tol=config.newton_tol,
                       newton_budget=config.newton_budget)
     thetas = problem.theta_vectors(theta if config.fit_theta else None)
-    c0s = problem.c0_vectors(c0) if config.fit_initial else None
+    c0s = None
+    if config.fit_initial:
+        c0s = problem.initial_states() if c0 is None else problem.c0_vectors(c0)
     blocks = _Blocks(problem, config, params, thetas, c0s, progress)
     nf, K = len(blocks.free), len(movies)
 
