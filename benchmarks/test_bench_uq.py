@@ -8,6 +8,7 @@ import pytest
 
 import pixelkinetics as pk
 from pixelkinetics.fit import FitConfig
+from pixelkinetics.params import Params
 from pixelkinetics.problem import Problem
 from pixelkinetics.synthetic import make_movies
 from pixelkinetics.uncertainty import laplace
@@ -18,7 +19,9 @@ from pixelkinetics.uncertainty import laplace
 def test_laplace(benchmark, variant, n_particles):
     pk.set_num_threads(2)
     benchmark.group = f"Laplace approximation, {n_particles} particles of 150-200 sites, 2 threads"
-    movies, truth = make_movies(n_particles=n_particles, sites=(150, 200), n_frames=8, seed=2, scheme="bdf2")
+    params = Params(k0=0.02, Omega=4.5, kappa=2.0, b=[0.0, 0.3, -0.2])
+    movies, truth = make_movies(n_particles=n_particles, sites=(150, 200), n_frames=8, params=params, seed=2,
+                                scheme="bdf2")
     config = FitConfig(initial=truth.params)
     if variant == "reference-core-evaluate":
         problem = Problem(movies, scheme=config.scheme, n_sub=config.n_sub, lam_s=config.lam_s, fit_initial=True)
