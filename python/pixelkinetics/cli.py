@@ -170,7 +170,7 @@ def _uq(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     import csv
 
-    from .io import load_movies
+    from .io import atomic_file, load_movies
     from .uncertainty import compare_models
 
     movies = load_movies(args.data)
@@ -180,14 +180,12 @@ def _compare(args: argparse.Namespace) -> int:
     comparison = compare_models(movies, config, bases=bases, orders=orders, progress=not args.quiet)
     print("\n".join(comparison.table()))
     if args.output:
-        tmp = f"{args.output}.tmp-{os.getpid()}"
-        with open(tmp, "w", newline="") as f:
+        with atomic_file(args.output) as tmp, open(tmp, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["j0_base", "order", "log_evidence", "bic", "reduced_chi2", "converged", "n_hessp"])
             for s in comparison.scores:
                 w.writerow([s.j0_base, s.order, s.posterior.log_evidence, s.posterior.bic, s.reduced_chi2,
                             s.converged, s.posterior.n_hessp])
-        os.replace(tmp, args.output)
         print(f"wrote {args.output}")
     return 0
 

@@ -77,18 +77,27 @@ def load_movies(path: "str | os.PathLike", group: str = "/") -> List[Movie]:
 
 
 @contextmanager
-def atomic_h5(path: "str | os.PathLike"):
-    """An HDF5 file opened for writing under a temporary name in the same directory and renamed to
-    ``path`` when the block completes, so an interrupted run never leaves a half-written file."""
+def atomic_file(path: "str | os.PathLike", update: bool = False):
+    """A temporary name in the same directory as ``path`` (with a copy of ``path`` when ``update``) that
+    is renamed to ``path`` when the block completes, so an interrupted run never leaves a half-written file."""
     path = os.fspath(path)
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
-        with h5py.File(tmp, "w") as f:
-            yield f
+        if update:
+            shutil.copyfile(path, tmp)
+        yield tmp
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+@contextmanager
+def atomic_h5(path: "str | os.PathLike", update: bool = False):
+    """An HDF5 file written (or, with ``update``, changed in a copy) under a temporary name and renamed to
+    ``path`` when the block completes (:func:`atomic_file`)."""
+    with atomic_file(path, update) as tmp, h5py.File(tmp, "r+" if update else "w") as f:
+        yield f
 
 
 def _write_truth(f: h5py.File, truth) -> None:
@@ -234,6 +243,11 @@ def write_results(path: "str | os.PathLike", result, movies: Sequence[Movie], da
             _write_truth(f, truth)
 
 
+def _strings(values) -> List[str]:
+    """An HDF5 string array (or one string) as a list; empty entries (placeholders of empty lists) dropped."""
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.atleast_1d(values) if v]
+
+
 def load_results(path: "str | os.PathLike") -> Results:
     """Read a results file written by :func:`write_results` (``pixelkinetics fit``)."""
     path = os.fspath(path)
@@ -251,7 +265,7 @@ def load_results(path: "str | os.PathLike") -> Results:
             fields["mask"] = fields["mask"].astype(bool)
             particles[name] = ParticleFit(**fields)
         fit = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f["fit"].attrs.items()}
-        fit["free"] = [str(v.decode() if isinstance(v, bytes) else v) for v in np.atleast_1d(fit["free"]) if v]
+        fit["free"] = _strings(fit["free"])
         return Results(params=_params_from_attrs(f["parameters"].attrs, f"{path}: /parameters"),
                        particles=particles, history={k: v[()] for k, v in f["history"].items()}, fit=fit,
                        truth=_read_truth(f, path), uncertainty=_read_uncertainty(f, path))
@@ -261,38 +275,26 @@ def write_uncertainty(path: "str | os.PathLike", posterior) -> None:
     """Add (or replace) the ``/uncertainty`` group of a results file from a
     :class:`pixelkinetics.uncertainty.Posterior`, and ``theta_sd`` / ``c0_sd`` maps per particle. The file
     is changed in a copy that replaces it when complete."""
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        shutil.copyfile(path, tmp)
-        with h5py.File(tmp, "r+") as f:
-            if "uncertainty" in f:
-                del f["uncertainty"]
-            g = f.create_group("uncertainty")
-            g["free"] = np.array(posterior.free or [""], dtype=h5py.string_dtype())
-            for key in ("values", "sd", "lower", "upper", "covariance", "precision", "eigenvalues", "determined"):
-                g[key] = np.asarray(getattr(posterior, key))
-            g["undetermined"] = np.array([c.describe() for c in posterior.undetermined] or [""],
-                                         dtype=h5py.string_dtype())
-            for key in ("level", "log_evidence", "bic", "loss", "misfit", "n_obs", "n_hessp", "wall_time",
-                        "time_hessp"):
-                g.attrs[key] = getattr(posterior, key)
-            for key, value in posterior.curves().items():
-                g[f"curves/{key}"] = value
-            for name in posterior.theta_sd:
-                particle = f[f"particles/{name}"]
-                for key, maps in (("theta_sd", posterior.theta_sd), ("c0_sd", posterior.c0_sd)):
-                    if key in particle:
-                        del particle[key]
-                    particle[key] = maps[name]
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _strings(values) -> List[str]:
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.atleast_1d(values) if v]
+    with atomic_h5(path, update=True) as f:
+        if "uncertainty" in f:
+            del f["uncertainty"]
+        g = f.create_group("uncertainty")
+        g["free"] = np.array(posterior.free or [""], dtype=h5py.string_dtype())
+        for key in ("values", "sd", "lower", "upper", "covariance", "precision", "eigenvalues", "determined"):
+            g[key] = np.asarray(getattr(posterior, key))
+        g["undetermined"] = np.array([c.describe() for c in posterior.undetermined] or [""],
+                                     dtype=h5py.string_dtype())
+        for key in ("level", "log_evidence", "bic", "loss", "misfit", "n_obs", "n_hessp", "wall_time",
+                    "time_hessp"):
+            g.attrs[key] = getattr(posterior, key)
+        for key, value in posterior.curves().items():
+            g[f"curves/{key}"] = value
+        for name in posterior.theta_sd:
+            particle = f[f"particles/{name}"]
+            for key, maps in (("theta_sd", posterior.theta_sd), ("c0_sd", posterior.c0_sd)):
+                if key in particle:
+                    del particle[key]
+                particle[key] = maps[name]
 
 
 def _read_uncertainty(f: h5py.File, path: str) -> Optional[Uncertainty]:

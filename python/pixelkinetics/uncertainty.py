@@ -299,9 +299,12 @@ def laplace(movies: Sequence[Movie], config: FitConfig, params: Params, theta: D
     R = P / np.outer(scale, scale)
     eigenvalues, vectors = np.linalg.eigh(R) if nf else (np.zeros(0), np.zeros((0, 0)))
     null = eigenvalues < null_tol * max(1.0, float(eigenvalues.max(initial=1.0)))
+    precision = P.copy()
     undetermined = []
     pin = np.zeros((nf, nf))
+    loose = np.zeros(nf, bool)   # the globals that take part in an undetermined combination
     for lam, v in zip(eigenvalues[null], vectors[:, null].T):
+        loose |= np.abs(v) > 1e-3
         w = v / scale   # back to z: the direction that leaves the fit unchanged
         w = w / w[np.argmax(np.abs(w))]
         undetermined.append(Combination({n: float(c) for n, c in zip(blocks.free, w)}, float(max(lam, 0.0))))
@@ -316,9 +319,6 @@ def laplace(movies: Sequence[Movie], config: FitConfig, params: Params, theta: D
     Sinv = np.linalg.inv(S) if G else np.zeros((0, 0))
     cov = Sinv[:nf, :nf]
     cov = 0.5 * (cov + cov.T)
-    loose = np.zeros(nf, bool)
-    for v in vectors[:, null].T:
-        loose |= np.abs(v) > 1e-3
 
     # Pixel variances: diag(H_k^-1) + diag(X_k S^-1 X_k^T) (the block inverse of the arrow).
     theta_sd, c0_sd = {}, {}
@@ -339,9 +339,8 @@ def laplace(movies: Sequence[Movie], config: FitConfig, params: Params, theta: D
     sd_z = np.sqrt(np.maximum(np.diag(cov), 0.0))
     sd_raw = np.where(loose, np.inf, sd_z * blocks.jac)
     q = stats.norm.ppf(0.5 + level / 2)
-    with np.errstate(over="ignore"):  # a loosely determined positive parameter: its interval reaches infinity
-        lower = np.array([ParameterSpace._inverse(n, z[i] - q * sd_z[i])[0] for i, n in enumerate(blocks.free)])
-        upper = np.array([ParameterSpace._inverse(n, z[i] + q * sd_z[i])[0] for i, n in enumerate(blocks.free)])
+    lower = np.array([ParameterSpace._inverse(n, z[i] - q * sd_z[i])[0] for i, n in enumerate(blocks.free)])
+    upper = np.array([ParameterSpace._inverse(n, z[i] + q * sd_z[i])[0] for i, n in enumerate(blocks.free)])
     lower[loose], upper[loose] = -np.inf, np.inf
 
     n_obs = count_observations(movies, config.fit_initial)
@@ -357,7 +356,7 @@ def laplace(movies: Sequence[Movie], config: FitConfig, params: Params, theta: D
     log_evidence = -blocks.loss + 0.5 * nf * np.log(2 * np.pi) - 0.5 * logdet_globals - nf * np.log(PRIOR_WIDTH)
     return Posterior(
         params=params, free=blocks.free, values=raw, sd=sd_raw, lower=lower, upper=upper, level=level,
-        covariance=cov, determined=~loose, precision=P - pin, theta_sd=theta_sd, c0_sd=c0_sd,
+        covariance=cov, determined=~loose, precision=precision, theta_sd=theta_sd, c0_sd=c0_sd,
         undetermined=undetermined,
         eigenvalues=eigenvalues, loss=blocks.loss, misfit=blocks.misfit, log_evidence=float(log_evidence),
         bic=float(2.0 * blocks.misfit + nf * np.log(n_obs)), n_obs=n_obs, n_hessp=blocks.n_hessp,
