@@ -78,6 +78,7 @@ py::list solve(const Batch& batch, const GlobalParams& g, const std::vector<Eige
 PYBIND11_MODULE(_core, m) {
   m.doc() = "pixelkinetics solver core (C++/Eigen/OpenMP)";
   py::register_exception<SolverError>(m, "SolverError", PyExc_RuntimeError);
+  m.attr("SOLVER_STATS") = stats_to_dict(SolverStats{}).attr("keys")();
 
   py::class_<GlobalParams>(m, "GlobalParams")
       .def(py::init<>())

@@ -103,7 +103,7 @@ def test_drive_gradient_passes_taylor_test(driving):
                             noise=0.02, scheme="bdf2", n_sub=5, seed=6)
     problem = pk.Problem(movies, scheme="bdf2", n_sub=5, sigma=0.02)
     theta = [np.zeros(movies[0].n_sites)]
-    base = problem._core_particle(movies[0], 1.0)
+    base = problem._core_particle(movies[0], problem.obs_weights[0], 1.0)
     observed = np.nan_to_num(movies[0].concentration[:, movies[0].mask])
     weight = np.isfinite(movies[0].concentration[:, movies[0].mask]).astype(float)
 

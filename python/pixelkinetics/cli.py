@@ -1,6 +1,7 @@
 """pixelkinetics: learn reaction kinetics of battery particles from X-ray movies.
 
-Commands: demo (synthetic data -> fit -> results and figures), synth, fit, simulate, report, info.
+Commands: demo (synthetic data -> fit -> results and figures), synth, fit, uq, compare, sweep, simulate,
+report, info. fit, uq and sweep share their work over the ranks of `mpiexec -n N pixelkinetics ...`.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from . import __version__
 from ._core import SolverError, has_openmp, num_threads, set_num_threads
+from .parallel import CollectiveError, agree, on_root, rank_of, size_of, world
 
 #: Ground truth of ``synth`` and ``demo``: a j0(c) with a learned shape (b1, b2) on the sqrt base.
 SYNTH_TRUTH = dict(k0=0.02, alpha=0.5, Omega=4.5, kappa=2.0, B=1.0, D=0.0, b=[0.0, 0.5, -0.3], j0_base="sqrt")
@@ -54,20 +56,25 @@ def _print_fit_summary(result, movies) -> None:
     print("  " + ", ".join(f"{n} {values[n]:.4g}" for n in result.config.free))
 
 
-def _run_fit(data: str, output: str, config, resume: bool, quiet: bool, max_iter: Optional[int]):
+def _run_fit(data: str, output: str, config, resume: bool, quiet: bool, max_iter: Optional[int], comm=None):
     from .fit import fit
     from .io import load_movies, load_truth, write_results
 
-    movies = load_movies(data)
+    movies = agree(comm, lambda: load_movies(data))
     checkpoint = f"{output}.checkpoint"
     if os.path.exists(checkpoint) and not resume:
         print(f"  {checkpoint} exists from an earlier run; starting afresh (pass --resume to continue it)")
     if resume and not os.path.exists(checkpoint):
         print(f"  no checkpoint {checkpoint}: starting afresh")
-    result = fit(movies, config, checkpoint=checkpoint, resume=resume, progress=not quiet, max_iter=max_iter)
-    write_results(output, result, movies, data_path=data, truth=load_truth(data))
-    if os.path.exists(checkpoint):
-        os.remove(checkpoint)
+    result = fit(movies, config, checkpoint=checkpoint, resume=resume, progress=not quiet, max_iter=max_iter,
+                 comm=comm)
+
+    def write():
+        write_results(output, result, movies, data_path=data, truth=load_truth(data))
+        if os.path.exists(checkpoint):
+            os.remove(checkpoint)
+
+    on_root(comm, write)
     return result, movies
 
 
@@ -118,15 +125,20 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _where(comm) -> str:
+    """The processes of a run, for its first line."""
+    threads = f"{num_threads()} thread(s)"
+    return threads if size_of(comm) == 1 else f"{size_of(comm)} MPI ranks x {threads}"
+
+
 def _fit(args: argparse.Namespace) -> int:
-    config = _load_config(args.config)
+    config = agree(args.comm, lambda: _load_config(args.config))
     print(f"pixelkinetics fit {args.data} -> {args.output} (free: {', '.join(config.free) or 'none'}"
-          f"{', theta' if config.fit_theta else ''}{', c0' if config.fit_initial else ''}; "
-          f"{num_threads()} thread(s))")
-    result, movies = _run_fit(args.data, args.output, config, args.resume, args.quiet, args.max_iter)
+          f"{', theta' if config.fit_theta else ''}{', c0' if config.fit_initial else ''}; {_where(args.comm)})")
+    result, movies = _run_fit(args.data, args.output, config, args.resume, args.quiet, args.max_iter, args.comm)
     _print_fit_summary(result, movies)
     if args.uq:
-        _run_uq(args.data, args.output, 0.95, None, args.quiet)
+        _run_uq(args.data, args.output, 0.95, None, args.quiet, args.comm)
     return 0
 
 
@@ -139,31 +151,34 @@ def _results_config(results, where: str):
     return FitConfig.from_dict(json.loads(results.fit["config"]), where=where)
 
 
-def _run_uq(data: str, results_path: str, level: float, free: Optional[str], quiet: bool) -> None:
+def _run_uq(data: str, results_path: str, level: float, free: Optional[str], quiet: bool, comm=None) -> None:
     import dataclasses
 
     from .io import load_movies, load_results, write_uncertainty
     from .uncertainty import laplace
 
-    movies = load_movies(data)
-    results = load_results(results_path)
-    missing = [m.name for m in movies if m.name not in results.particles]
-    if missing:
-        raise ValueError(f"{results_path}: no fit for the particles {missing} of {data}")
-    config = _results_config(results, results_path)
+    def read():
+        movies = load_movies(data)
+        results = load_results(results_path)
+        missing = [m.name for m in movies if m.name not in results.particles]
+        if missing:
+            raise ValueError(f"{results_path}: no fit for the particles {missing} of {data}")
+        return movies, results, _results_config(results, results_path)
+
+    movies, results, config = agree(comm, read)
     if free is not None:  # what if these were free: an identifiability study at the fitted point
         config = dataclasses.replace(config, free=[n.strip() for n in free.split(",") if n.strip()])
     params = results.params
     theta = {m.name: results.particles[m.name].theta for m in movies}
     c0 = {m.name: results.particles[m.name].c0 for m in movies}
-    posterior = laplace(movies, config, params, theta, c0, level=level, progress=not quiet)
-    write_uncertainty(results_path, posterior)
+    posterior = laplace(movies, config, params, theta, c0, level=level, progress=not quiet, comm=comm)
+    on_root(comm, lambda: write_uncertainty(results_path, posterior))
     print("\n".join("  " + line for line in posterior.summary()))
     print(f"  wrote /uncertainty and theta_sd maps into {results_path}")
 
 
 def _uq(args: argparse.Namespace) -> int:
-    _run_uq(args.data, args.results, args.level, args.free, args.quiet)
+    _run_uq(args.data, args.results, args.level, args.free, args.quiet, args.comm)
     return 0
 
 
@@ -187,6 +202,33 @@ def _compare(args: argparse.Namespace) -> int:
                 w.writerow([s.j0_base, s.order, s.posterior.log_evidence, s.posterior.bic, s.reduced_chi2,
                             s.converged, s.posterior.n_hessp])
         print(f"wrote {args.output}")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from .sweep import format_table, load_sweep, read_runs, run_sweep, summary_rows, write_csv
+
+    comm = args.comm
+    sweep = agree(comm, lambda: load_sweep(args.sweep, args.output))
+    order = [t.name for t in sweep.tasks]
+    if args.summary:
+        records = read_runs(sweep.output) if os.path.exists(sweep.output) else {}
+        print("\n".join(format_table(summary_rows(records, sweep.kind, sweep.reference, order))))
+        return 0
+    print(f"pixelkinetics sweep {args.sweep} -> {sweep.output}: {len(sweep.tasks)} {sweep.kind} runs "
+          f"({_where(comm) if size_of(comm) == 1 else f'{size_of(comm) - 1} worker ranks'})")
+    outcome = run_sweep(sweep, resume=args.resume, retry_failed=args.retry_failed, comm=comm,
+                        progress=not args.quiet)
+    if outcome is None:  # a worker rank
+        return 0
+    if outcome.skipped:
+        print(f"  skipped {len(outcome.skipped)} run(s) already stored")
+    rows = summary_rows(outcome.records, sweep.kind, sweep.reference, order)
+    print("\n".join(format_table(rows)))
+    csv_path = args.csv or os.path.splitext(sweep.output)[0] + ".csv"
+    write_csv(csv_path, rows)
+    n_failed = sum(r["status"] != "ok" for r in rows)
+    print(f"  wrote {sweep.output} and {csv_path}" + (f"; {n_failed} run(s) failed" if n_failed else ""))
     return 0
 
 
@@ -318,6 +360,17 @@ def build_parser() -> argparse.ArgumentParser:
     compare.set_defaults(run=_compare)
     fit.set_defaults(run=_fit)
 
+    sweep = sub.add_parser("sweep", help="run a grid or list of fits or solver variants (over MPI ranks if any)")
+    sweep.add_argument("sweep", help="TOML sweep file (see pixelkinetics.sweep)")
+    sweep.add_argument("-o", "--output", help="sweep results file (default: the sweep file's 'output', or "
+                                              "its name with .h5)")
+    sweep.add_argument("--resume", action="store_true", help="skip the runs already stored in the output")
+    sweep.add_argument("--retry-failed", action="store_true", help="with --resume: run failed runs again")
+    sweep.add_argument("--csv", help="summary CSV (default: the output's name with .csv)")
+    sweep.add_argument("--summary", action="store_true", help="print the stored summary table, run nothing")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.set_defaults(run=_sweep)
+
     simulate = sub.add_parser("simulate", help="simulate the movies of a data file with given parameters")
     simulate.add_argument("data", help="HDF5 movie file: masks, times, driving")
     simulate.add_argument("-o", "--output", required=True, help="HDF5 movie file of the simulated movies")
@@ -337,18 +390,58 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Commands that share their work over the ranks of an ``mpiexec`` launch.
+MPI_COMMANDS = ("fit", "uq", "sweep")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    comm = world()
+    if size_of(comm) > 1 and args.command not in MPI_COMMANDS:
+        if rank_of(comm) == 0:
+            print(f"pixelkinetics: error: {args.command} does not run under MPI (only {', '.join(MPI_COMMANDS)} "
+                  "do); start it without mpiexec", file=sys.stderr)
+        return 2
+    args.comm = comm
+    quiet_rank = rank_of(comm) != 0
+    stdout = sys.stdout
+    if quiet_rank:  # rank 0 speaks for the job
+        sys.stdout = open(os.devnull, "w")
     try:
         if args.threads is not None:
             set_num_threads(args.threads)
         return args.run(args)
-    except (ValueError, FileNotFoundError, SolverError) as exc:
-        print(f"pixelkinetics: error: {exc}", file=sys.stderr)
+    except (ValueError, FileNotFoundError, SolverError, CollectiveError) as exc:
+        if not quiet_rank:
+            print(f"pixelkinetics: error: {exc}", file=sys.stderr)
+        _abort_unless_collective(comm, exc, 2)
         return 2
     except KeyboardInterrupt:
         print("pixelkinetics: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if size_of(comm) == 1:
+            raise
+        import traceback
+
+        print(f"pixelkinetics: rank {rank_of(comm)}: unexpected error", file=sys.stderr)
+        traceback.print_exc()
+        _abort_unless_collective(comm, exc, 1)
+        return 1
+    finally:
+        if quiet_rank:
+            sys.stdout.close()
+            sys.stdout = stdout
+
+
+def _abort_unless_collective(comm, exc: BaseException, code: int) -> None:
+    """End the whole MPI job when an error may have struck one rank alone: the others would wait for it in
+    their next collective call for ever. Errors that every rank raised together end normally."""
+    if size_of(comm) > 1 and not getattr(exc, "collective", False):
+        sys.stderr.flush()
+        if rank_of(comm) != 0:
+            time.sleep(2.0)  # let rank 0 report first, should it have failed too
+        comm.Abort(code)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from scipy import optimize
 from ._core import SolverError
 from .io import atomic_h5
 from .movie import Movie
+from .parallel import rank_of
 from .params import Params
 from .problem import EPS, Problem
 
@@ -85,6 +86,8 @@ class FitConfig:
     #: Newton tolerance of the fit's solves, a concentration: 1e-10 is far below any noise, and
     #: solves near the rounding limit would otherwise stall
     newton_tol: float = 1e-10
+    #: sparse factorisation of the Newton and adjoint systems: "auto", "symmetric" (LDLT) or "lu"
+    linear_solver: str = "auto"
     #: Newton iterations per planned step beyond which a trial point counts as failed (the line search
     #: backtracks); normal solves need 2 to 4.
     newton_budget: float = 30.0
@@ -120,6 +123,8 @@ class FitConfig:
         self.bounds = {k: (float(v[0]), float(v[1])) for k, v in dict(self.bounds).items()}
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.linear_solver not in ("auto", "symmetric", "lu"):
+            raise ValueError(f"linear_solver must be 'auto', 'symmetric' or 'lu', got {self.linear_solver!r}")
         if self.theta_mean not in ("zero", "free"):
             raise ValueError(f"theta_mean must be 'zero' or 'free', got {self.theta_mean!r}")
         names = self.initial.names()
@@ -761,14 +766,31 @@ def _minimize_lbfgsb(objective: FitObjective, monitor: _Monitor, u: np.ndarray):
     return u, success, message
 
 
+def _load_on_root(store: _Checkpoint, comm):
+    """The checkpoint, read by rank 0 and sent to every rank (an unreadable one is an error on all)."""
+    if comm is None or comm.Get_size() == 1:
+        return store.load()
+    try:
+        outcome = (store.load() if comm.Get_rank() == 0 else None), None
+    except ValueError as exc:
+        outcome = None, str(exc)
+    saved, error = comm.bcast(outcome, root=0)
+    if error is not None:
+        raise ValueError(error)
+    return saved
+
+
 def fit(movies: Sequence[Movie], config: Optional[FitConfig] = None, *, checkpoint: Optional[str] = None,
-        resume: bool = False, progress: bool = True, max_iter: Optional[int] = None) -> FitResult:
+        resume: bool = False, progress: bool = True, max_iter: Optional[int] = None, comm=None) -> FitResult:
     """Fit the model to the movies (``config.method``: Gauss-Newton trust region or L-BFGS-B).
 
     checkpoint: path of the checkpoint file (written every ``config.checkpoint_every`` iterations and left
     in place; the command line removes it once the results file is written);
     resume: continue from it when it exists; progress: show a tqdm bar with loss and gradient norm;
-    max_iter: overrides ``config.max_iter`` (iterations in total, counting those before a resume).
+    max_iter: overrides ``config.max_iter`` (iterations in total, counting those before a resume);
+    comm: an MPI communicator (:func:`pixelkinetics.parallel.world`): the particles are shared over its
+    ranks, every rank returns the same result as one process would, and only rank 0 shows progress and
+    writes the checkpoint (call it on every rank, with the same movies and config).
     """
     config = config or FitConfig()
     movies = list(movies)
@@ -777,16 +799,18 @@ def fit(movies: Sequence[Movie], config: Optional[FitConfig] = None, *, checkpoi
     limit = config.max_iter if max_iter is None else int(max_iter)
     problem = Problem(movies, scheme=config.scheme, n_sub=config.n_sub, sigma=config.sigma, lam_s=config.lam_s,
                       lam_0=config.lam_0, fit_initial=config.fit_initial, newton_budget=config.newton_budget,
-                      newton_tol=config.newton_tol)
+                      newton_tol=config.newton_tol, linear_solver=config.linear_solver, comm=comm)
+    root = rank_of(comm) == 0
+    progress = progress and root
     n_obs = count_observations(movies, config.fit_initial)
     space = ParameterSpace(config, problem, n_obs)
     n_free = len(space.free) + space.dim * space.n_sites
     if config.fit_theta and config.theta_mean == "zero":
         n_free -= 1
 
-    store = _Checkpoint(checkpoint, _fingerprint(movies, config))
+    store = _Checkpoint(checkpoint if root else None, _fingerprint(movies, config))
     history: Dict[str, list] = {k: [] for k in ("iteration", "loss", "grad_norm", "n_fev", "n_hessp", "wall_time")}
-    saved = store.load() if resume else None
+    saved = _load_on_root(store, comm) if resume else None
     t_start = time.perf_counter()
     counters: Dict[str, float] = {}
     if saved is None:

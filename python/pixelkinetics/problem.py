@@ -8,6 +8,7 @@ import numpy as np
 
 from . import _core
 from .movie import Movie
+from .parallel import Shards, fingerprint
 from .params import Params
 
 #: Initial concentrations are clipped into [EPS, 1 - EPS] (MODEL.md section 7).
@@ -46,6 +47,12 @@ class HessianProduct:
     stats: Dict[str, int] = field(default_factory=dict)
 
 
+#: Per-particle result fields of a gradient, and of the frames.
+_GRADIENT = ("grad_globals", "grad_theta", "grad_c0")
+_FRAMES = ("concentration", "voltage", "stats")
+_LOSS = ("loss", "misfit", "stats")
+
+
 class Linearization:
     """The forward solutions at one point (p, theta, c0), kept in the core for many Gauss-Newton
     Hessian-vector products there: each costs one tangent-linear and one adjoint sweep (two linear
@@ -56,10 +63,18 @@ class Linearization:
         self.problem = problem
         self.params = p
         self._n_globals = len(p.names())
-        self._core = _core.Linearization(problem._batch, p.to_core(), [np.asarray(t, float) for t in theta],
-                                         problem.settings, [] if c0 is None else [np.asarray(c, float) for c in c0],
-                                         with_gradient)
-        results = self._core.results()
+        theta = [np.asarray(t, float) for t in theta]
+        c0 = [] if c0 is None else [np.asarray(c, float) for c in c0]
+        self._core = None
+
+        def work():
+            local = problem._local
+            self._core = _core.Linearization(problem._batch, p.to_core(), local(theta), problem.settings, local(c0),
+                                             with_gradient)
+            return self._core.results()
+
+        fields = _LOSS + (_GRADIENT if with_gradient else ())
+        results = problem._gather(work, fields, p, theta, c0)
         #: loss and gradient at the point (gradient entries only with ``with_gradient``)
         self.evaluation = Problem._evaluation(results) if with_gradient else Evaluation(
             float(sum(r["loss"] for r in results)), float(sum(r["misfit"] for r in results)),
@@ -74,7 +89,10 @@ class Linearization:
             raise ValueError(f"d_globals must have shape ({self._n_globals},), got {d_globals.shape}")
         d_theta = [np.asarray(t, float) for t in d_theta]
         d_c0 = [np.zeros_like(t) for t in d_theta] if d_c0 is None else [np.asarray(c, float) for c in d_c0]
-        results = self._core.gauss_newton_product(d_globals, d_theta, d_c0)
+        local = self.problem._local
+        results = self.problem._gather(
+            lambda: self._core.gauss_newton_product(d_globals, local(d_theta), local(d_c0)),
+            _LOSS + _GRADIENT, d_globals, d_theta, d_c0, n_globals=self._n_globals)
         g = np.zeros(self._n_globals)
         quadratic = 0.0
         for r in results:
@@ -105,12 +123,15 @@ class Problem:
     lam_s, lam_0: smoothness and size penalties on theta; linear_solver: "auto", "symmetric" or "lu";
     fit_initial: frame 0 enters the loss, for fits in which the initial state c^0 is a parameter (pass it
     as ``c0``; by default every method starts from :func:`initial_condition`); newton_budget: a solve that
-    needs more Newton iterations per planned step than this (on average) raises SolverError (0: no limit).
+    needs more Newton iterations per planned step than this (on average) raises SolverError (0: no limit);
+    comm: an MPI communicator (:func:`pixelkinetics.parallel.world`) over whose ranks the particles are
+    shared; every method is then collective, and returns on every rank what one process would.
     """
 
     def __init__(self, movies: Sequence[Movie], scheme: str = "be", n_sub: int = 20, sigma: float = 0.02,
                  lam_s: float = 0.0, lam_0: float = 0.0, linear_solver: str = "auto",
-                 newton_tol: float = 1e-12, h: float = 1.0, fit_initial: bool = False, newton_budget: float = 0.0):
+                 newton_tol: float = 1e-12, h: float = 1.0, fit_initial: bool = False, newton_budget: float = 0.0,
+                 comm=None):
         if isinstance(movies, Movie):
             movies = [movies]
         self.movies: List[Movie] = list(movies)
@@ -131,20 +152,29 @@ class Problem:
         self.settings.newton_budget = float(newton_budget)
         self.settings.validate()
         #: per particle (T, n_sites): the loss weight w_{f,i} of each observation (0 where missing)
-        self.obs_weights: List[np.ndarray] = []
-        self._batch = _core.Batch([self._core_particle(m, h) for m in self.movies])
+        self.obs_weights: List[np.ndarray] = [self._observation_weight(m) for m in self.movies]
+        #: the particles' split over the ranks of ``comm`` (None: this process solves all of them)
+        self.shards: Optional[Shards] = None
+        if comm is not None and comm.Get_size() > 1:
+            self.shards = Shards(comm, [m.n_sites for m in self.movies], [m.shape[0] for m in self.movies],
+                                 [m.n_sites * max(m.shape[0] - 1, 1) * n_sub for m in self.movies])
+        local = self._local(list(zip(self.movies, self.obs_weights)))
+        self._batch = _core.Batch([self._core_particle(m, w, h) for m, w in local])
 
     # -- set-up ------------------------------------------------------------------------------------
-    def _core_particle(self, m: Movie, h: float) -> "_core.Particle":
+    def _observation_weight(self, m: Movie) -> np.ndarray:
+        observed = m.concentration[:, m.mask]
+        obs_weight = np.isfinite(observed).astype(np.float64)
+        if m.sigma is not None:
+            s = m.sigma[:, m.mask]
+            obs_weight = np.where(obs_weight > 0, (self.settings.sigma / np.where(obs_weight > 0, s, 1.0)) ** 2, 0.0)
+        return obs_weight
+
+    def _core_particle(self, m: Movie, obs_weight: np.ndarray, h: float) -> "_core.Particle":
         mask = m.mask
         T = m.shape[0]
         weight = np.ones(m.n_sites) if m.site_weight is None else m.site_weight[mask]
         observed = m.concentration[:, mask]
-        obs_weight = np.isfinite(observed).astype(np.float64)
-        if m.sigma is not None:
-            s = m.sigma[:, mask]
-            obs_weight = np.where(obs_weight > 0, (self.settings.sigma / np.where(obs_weight > 0, s, 1.0)) ** 2, 0.0)
-        self.obs_weights.append(obs_weight)
         c0 = initial_condition(m)
         if m.driving == "rate":
             drive = np.array([_weighted_mean(c0, weight)] +
@@ -204,6 +234,30 @@ class Problem:
         return out
 
     # -- evaluation --------------------------------------------------------------------------------
+    def _local(self, items: Sequence) -> list:
+        """The entries of a per-particle list that this rank solves (all of them without MPI)."""
+        return list(items) if self.shards is None else self.shards.select(items)
+
+    def _gather(self, work, fields: Sequence[str], *inputs, n_globals: Optional[int] = None) -> list:
+        """Every particle's results of ``work`` (this rank's core call) on every rank; ``inputs`` (Params
+        and per-particle arrays) identify the call, to check that the ranks agree on it."""
+        if self.shards is None:
+            return work()
+        flat: list = []
+        for x in inputs:
+            if isinstance(x, Params):
+                flat.append(list(x.values().values()))
+                n_globals = len(x.names()) if n_globals is None else n_globals
+            else:
+                flat.extend(x if isinstance(x, list) else [x])
+        return self.shards.run(work, fields, n_globals, fingerprint(*flat))
+
+    def _batch_call(self, mode: str, p: Params, theta: Sequence[np.ndarray], c0: Sequence[np.ndarray],
+                    fields: Sequence[str]) -> list:
+        theta, c0 = list(theta), list(c0)
+        return self._gather(lambda: getattr(self._batch, mode)(p.to_core(), self._local(theta), self.settings,
+                                                               self._local(c0)), fields, p, theta, c0)
+
     @staticmethod
     def _sum_stats(results) -> Dict[str, int]:
         total: Dict[str, int] = {}
@@ -215,7 +269,7 @@ class Problem:
     def solve(self, p: Params, theta: Optional[Mapping[str, np.ndarray]] = None,
               c0: Optional[Mapping[str, np.ndarray]] = None) -> Solution:
         """Forward solution with voltages and solver statistics; ``c0`` optionally replaces initial states."""
-        results = self._batch.simulate(p.to_core(), self.theta_vectors(theta), self.settings, self.c0_vectors(c0))
+        results = self._batch_call("simulate", p, self.theta_vectors(theta), self.c0_vectors(c0), _FRAMES)
         conc = {m.name: self.to_map(m, r["concentration"]) for m, r in zip(self.movies, results)}
         volt = {m.name: np.asarray(r["voltage"]) for m, r in zip(self.movies, results)}
         return Solution(conc, volt, self._sum_stats(results))
@@ -228,12 +282,12 @@ class Problem:
     def simulate_vectors(self, p: Params, theta: Sequence[np.ndarray],
                          c0: Optional[Sequence[np.ndarray]] = None) -> List[np.ndarray]:
         """Concentration at the frame times on site vectors: per particle (T, n_sites)."""
-        results = self._batch.simulate(p.to_core(), list(theta), self.settings, [] if c0 is None else list(c0))
+        results = self._batch_call("simulate", p, theta, [] if c0 is None else c0, _FRAMES)
         return [np.asarray(r["concentration"]) for r in results]
 
     def loss(self, p: Params, theta: Optional[Mapping[str, np.ndarray]] = None,
              c0: Optional[Mapping[str, np.ndarray]] = None) -> float:
-        results = self._batch.loss(p.to_core(), self.theta_vectors(theta), self.settings, self.c0_vectors(c0))
+        results = self._batch_call("loss", p, self.theta_vectors(theta), self.c0_vectors(c0), _LOSS)
         return float(sum(r["loss"] for r in results))
 
     def loss_and_gradient(self, p: Params, theta: Optional[Mapping[str, np.ndarray]] = None
@@ -253,8 +307,7 @@ class Problem:
                  ) -> Evaluation:
         """Loss and gradient on site vectors, optionally from given initial states ``c0`` (site vectors).
         Particle contributions are summed in particle order, so the result does not depend on threads."""
-        results = self._batch.loss_and_gradient(p.to_core(), list(theta), self.settings,
-                                                [] if c0 is None else list(c0))
+        results = self._batch_call("loss_and_gradient", p, theta, [] if c0 is None else c0, _LOSS + _GRADIENT)
         return self._evaluation(results)
 
     def linearize(self, p: Params, theta: Sequence[np.ndarray], c0: Optional[Sequence[np.ndarray]] = None,

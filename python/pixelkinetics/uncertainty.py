@@ -38,6 +38,7 @@ from scipy import linalg, stats
 
 from .fit import POSITIVE, UNIT_INTERVAL, FitConfig, ParameterSpace, count_observations
 from .movie import Movie
+from .parallel import rank_of
 from .params import Params
 from .problem import EPS, Problem
 
@@ -237,14 +238,16 @@ class _Blocks:
 
 def laplace(movies: Sequence[Movie], config: FitConfig, params: Params, theta: Dict[str, np.ndarray],
             c0: Optional[Dict[str, np.ndarray]] = None, *, level: float = 0.95, progress: bool = False,
-            null_tol: float = NULL_TOL) -> Posterior:
+            null_tol: float = NULL_TOL, comm=None) -> Posterior:
     """The Laplace approximation of the posterior at (params, theta maps, c^0 maps), normally a fitted
-    optimum (:func:`from_fit`), with the free set and numerics of ``config``."""
+    optimum (:func:`from_fit`), with the free set and numerics of ``config``; ``comm`` shares the particles
+    over MPI ranks as in :func:`pixelkinetics.fit.fit`."""
     t_start = time.perf_counter()
     movies = list(movies)
     problem = Problem(movies, scheme=config.scheme, n_sub=config.n_sub, sigma=config.sigma, lam_s=config.lam_s,
                       lam_0=config.lam_0, fit_initial=config.fit_initial, newton_tol=config.newton_tol,
-                      newton_budget=config.newton_budget)
+                      newton_budget=config.newton_budget, linear_solver=config.linear_solver, comm=comm)
+    progress = progress and rank_of(comm) == 0
     thetas = problem.theta_vectors(theta if config.fit_theta else None)
     c0s = None
     if config.fit_initial:
