@@ -1,6 +1,7 @@
 """MPI: particles shared over ranks give the serial loss, gradient, products and fit bit for bit, and
 sweeps balance runs over ranks, record failures and resume after a kill. The multi-rank tests launch
 ``mpiexec -n 2`` (from the mpich wheel of the ``mpi`` extra) in a subprocess with OMP_NUM_THREADS=1."""
+import json
 import os
 import shutil
 import signal
@@ -126,6 +127,34 @@ def test_serial_sweep_of_solver_variants_reports_accuracy(tmp_path, data, capsys
     assert "scheme=bdf2,n_sub=20" in capsys.readouterr().out
     assert main(["sweep", str(sweep), "--quiet"]) == 2  # the results exist: --resume or a new file
     assert "pass --resume" in capsys.readouterr().err
+
+
+def test_sweep_settings_reach_the_runs(tmp_path, data, capsys):
+    # Legendre order, particle subsets and extra noise (the fit's sigma follows it) as sweep settings.
+    sweep = _write(tmp_path / "options.toml", """
+        data = "data.h5"
+        [base]
+        fit = { max_iter = 2 }
+        [[runs]]
+        name = "order-1"
+        "model.b_order" = 1
+        "data.particles" = 2
+        [[runs]]
+        name = "noisy"
+        "data.noise" = 0.03
+        "data.particles" = ["particle_001"]
+        """)
+    assert main(["sweep", str(sweep), "--quiet", "--csv", str(tmp_path / "t.csv")]) == 0
+    runs = read_runs(tmp_path / "options.h5")
+    assert all(r["status"] == "ok" for r in runs.values())
+    spec = {n: json.loads(r["spec"]) for n, r in runs.items()}
+    assert spec["order-1"]["config"]["model"]["b"] == [0.0, 0.0] and "fit.b1" in runs["order-1"]
+    assert "fit.b2" not in runs["order-1"] and "fit.b2" in runs["noisy"]
+    assert spec["noisy"]["config"]["fit"]["sigma"] == pytest.approx(np.hypot(0.02, 0.03))
+    with h5py.File(tmp_path / "options.h5", "r") as f:
+        assert set(f["runs/order-1/theta"]) == {"particle_000", "particle_001"}
+        assert set(f["runs/noisy/theta"]) == {"particle_001"}
+    assert [r["run"] for r in _csv(tmp_path / "t.csv")] == ["order-1", "noisy"]
 
 
 def _csv(path):

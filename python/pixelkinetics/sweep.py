@@ -393,30 +393,34 @@ class SweepOutcome:
     skipped: List[str]                  #: the runs found stored and not run again
 
 
+def _plan(sweep: Sweep, resume: bool, retry_failed: bool):
+    """(the tasks to run, the names of the stored runs to skip), from the results file."""
+    if os.path.exists(sweep.output) and not resume:
+        raise ValueError(f"{sweep.output} exists: pass --resume to continue that sweep, or remove it")
+    stored = read_runs(sweep.output) if os.path.exists(sweep.output) else {}
+    todo, skipped = [], []
+    for task in sweep.tasks:
+        done = stored.get(task.name)
+        if done is None or (retry_failed and done.get("status") != "ok"):
+            todo.append(task)
+            continue
+        if done.get("spec") != task.spec:
+            raise ValueError(f"{sweep.output}: run {task.name!r} is stored with other settings than "
+                             f"{sweep.path} gives it now; write to a new output file")
+        skipped.append(task.name)
+    return todo, skipped
+
+
 def run_sweep(sweep: Sweep, *, resume: bool = False, retry_failed: bool = False, comm=None,
               progress: bool = True) -> SweepOutcome:
     """Run the sweep's tasks, each stored as it finishes; under MPI (``comm`` of size > 1) rank 0 hands
     out tasks to the other ranks through mpi4py.futures and returns the outcome, the other ranks return
     None. ``resume`` skips runs already stored with the same settings (failed ones too, unless
     ``retry_failed``)."""
-    from .parallel import rank_of, size_of
+    from .parallel import on_root, rank_of, size_of
 
     root = rank_of(comm) == 0
-    todo, skipped = list(sweep.tasks), []
-    if root:
-        if os.path.exists(sweep.output) and not resume:
-            raise ValueError(f"{sweep.output} exists: pass --resume to continue that sweep, or remove it")
-        stored = read_runs(sweep.output) if os.path.exists(sweep.output) else {}
-        todo = []
-        for task in sweep.tasks:
-            done = stored.get(task.name)
-            if done is None or (retry_failed and done.get("status") != "ok"):
-                todo.append(task)
-                continue
-            if done.get("spec") != task.spec:
-                raise ValueError(f"{sweep.output}: run {task.name!r} is stored with other settings than "
-                                 f"{sweep.path} gives it now; write to a new output file")
-            skipped.append(task.name)
+    todo, skipped = on_root(comm, lambda: _plan(sweep, resume, retry_failed))
 
     bar = None
     if root and progress:
