@@ -87,6 +87,11 @@ def test_sweep_files_are_checked_before_anything_runs(tmp_path, data):
         'data = "data.h5"\n[[runs]]\nname = "a"\n[[runs]]\nname = "a"\n': "run names must be unique",
         'data = "data.h5"\n[[runs]]\n"fit.method" = "newton"\n': "run 'run-1'",
         'data = "data.h5"\ntask = "evaluate"\nreference = "zz"\n': "reference 'zz' is not a run",
+        'data = "data.h5"\n[[runs]]\nname = "."\n': "run name '.' is not usable",
+        'data = "data.h5"\n[[runs]]\n"data.particles" = "particle_001"\n': "data.particles must be a number",
+        'data = "data.h5"\n[[runs]]\n"data.noise" = "big"\n': "data.noise must be a number",
+        'data = "data.h5"\nrepeat = "x"\n': "repeat must be an integer",
+        'data = "nothing.h5"\n': "data file .*nothing.h5 does not exist",
     }
     for text, message in cases.items():
         with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -207,7 +212,7 @@ try:
     raise AssertionError("no SolverError")
 except pk.SolverError as exc:
     assert movies[bad].name in str(exc), str(exc)
-print("rank", comm.rank, "equal")
+print(f"rank {comm.rank} equal", flush=True)
 """
 
 
@@ -281,7 +286,8 @@ def test_killed_sweep_resumes_without_rerunning_finished_runs(tmp_path, data):
                 break
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate()
+    out, err = proc.communicate()
+    assert (tmp_path / "sweep.h5").exists(), f"no run was stored before the kill: {out!r} {err!r}"
     before = read_runs(tmp_path / "sweep.h5")
     assert 1 <= len(before) < 5, "the sweep finished before it could be killed"
 

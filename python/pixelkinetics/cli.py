@@ -410,10 +410,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.threads is not None:
             set_num_threads(args.threads)
+        elif size_of(comm) > 1 and "OMP_NUM_THREADS" not in os.environ:
+            set_num_threads(_threads_per_rank())
         return args.run(args)
     except (ValueError, FileNotFoundError, SolverError, CollectiveError) as exc:
         if not quiet_rank:
             print(f"pixelkinetics: error: {exc}", file=sys.stderr)
+        elif not getattr(exc, "collective", False):  # perhaps this rank's alone: say it before the abort
+            print(f"pixelkinetics: rank {rank_of(comm)}: error: {exc}", file=sys.stderr)
         _abort_unless_collective(comm, exc, 2)
         return 2
     except KeyboardInterrupt:
@@ -432,6 +436,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         if quiet_rank:
             sys.stdout.close()
             sys.stdout = stdout
+
+
+def _threads_per_rank() -> int:
+    """Without OMP_NUM_THREADS, the ranks on one node share its cores instead of each taking all of them."""
+    local = next((int(os.environ[v]) for v in ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE", "SLURM_NTASKS_PER_NODE")
+                  if os.environ.get(v, "").isdigit()), 1)
+    return max(1, (os.cpu_count() or 1) // max(local, 1))
 
 
 def _abort_unless_collective(comm, exc: BaseException, code: int) -> None:

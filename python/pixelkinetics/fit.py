@@ -35,7 +35,7 @@ from scipy import optimize
 from ._core import SolverError
 from .io import atomic_h5
 from .movie import Movie
-from .parallel import rank_of
+from .parallel import on_root, rank_of
 from .params import Params
 from .problem import EPS, Problem
 
@@ -626,8 +626,9 @@ class _Monitor:
     """History, progress bar and checkpoints of one fit: one record per accepted iteration."""
 
     def __init__(self, config: FitConfig, objective: FitObjective, store: _Checkpoint, history: Dict[str, list],
-                 limit: int, t_start: float, progress: bool):
+                 limit: int, t_start: float, progress: bool, comm=None):
         self.config, self.objective, self.store, self.history = config, objective, store, history
+        self.comm = comm
         self.limit, self.t_start = limit, t_start
         self.done = int(history["iteration"][-1]) if history["iteration"] else 0
         self.bar = None
@@ -662,7 +663,9 @@ class _Monitor:
             self.save(u, **extra)
 
     def save(self, u: np.ndarray, **extra) -> None:
-        self.store.save(u, self.objective.space, self.history, self.counters(**extra))
+        counters = self.counters(**extra)
+        # Rank 0 writes; a failed write fails every rank (none is left waiting in the next evaluation).
+        on_root(self.comm, lambda: self.store.save(u, self.objective.space, self.history, counters))
 
     def loss_settled(self) -> bool:
         """The loss fell by less than loss_tol over the last loss_window iterations."""
@@ -766,20 +769,6 @@ def _minimize_lbfgsb(objective: FitObjective, monitor: _Monitor, u: np.ndarray):
     return u, success, message
 
 
-def _load_on_root(store: _Checkpoint, comm):
-    """The checkpoint, read by rank 0 and sent to every rank (an unreadable one is an error on all)."""
-    if comm is None or comm.Get_size() == 1:
-        return store.load()
-    try:
-        outcome = (store.load() if comm.Get_rank() == 0 else None), None
-    except ValueError as exc:
-        outcome = None, str(exc)
-    saved, error = comm.bcast(outcome, root=0)
-    if error is not None:
-        raise ValueError(error)
-    return saved
-
-
 def fit(movies: Sequence[Movie], config: Optional[FitConfig] = None, *, checkpoint: Optional[str] = None,
         resume: bool = False, progress: bool = True, max_iter: Optional[int] = None, comm=None) -> FitResult:
     """Fit the model to the movies (``config.method``: Gauss-Newton trust region or L-BFGS-B).
@@ -810,7 +799,7 @@ def fit(movies: Sequence[Movie], config: Optional[FitConfig] = None, *, checkpoi
 
     store = _Checkpoint(checkpoint if root else None, _fingerprint(movies, config))
     history: Dict[str, list] = {k: [] for k in ("iteration", "loss", "grad_norm", "n_fev", "n_hessp", "wall_time")}
-    saved = _load_on_root(store, comm) if resume else None
+    saved = on_root(comm, store.load) if resume else None  # read by rank 0, sent to all
     t_start = time.perf_counter()
     counters: Dict[str, float] = {}
     if saved is None:
@@ -822,7 +811,7 @@ def fit(movies: Sequence[Movie], config: Optional[FitConfig] = None, *, checkpoi
         t_start -= counters["wall_time"]
     objective = FitObjective(space, problem, n_fev=int(counters.get("n_fev", 0)),
                              n_hessp=int(counters.get("n_hessp", 0)))
-    monitor = _Monitor(config, objective, store, history, limit, t_start, progress)
+    monitor = _Monitor(config, objective, store, history, limit, t_start, progress, comm)
     try:
         if config.method == "gauss-newton":
             u_best, success, message = _minimize_gauss_newton(

@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _core
 from .movie import Movie
-from .parallel import Shards, fingerprint
+from .parallel import Shards, agree, fingerprint
 from .params import Params
 
 #: Initial concentrations are clipped into [EPS, 1 - EPS] (MODEL.md section 7).
@@ -159,7 +159,8 @@ class Problem:
             self.shards = Shards(comm, [m.n_sites for m in self.movies], [m.shape[0] for m in self.movies],
                                  [m.n_sites * max(m.shape[0] - 1, 1) * n_sub for m in self.movies])
         local = self._local(list(zip(self.movies, self.obs_weights)))
-        self._batch = _core.Batch([self._core_particle(m, w, h) for m, w in local])
+        # Each rank builds its own particles: an invalid one must fail every rank, not its owner alone.
+        self._batch = agree(comm, lambda: _core.Batch([self._core_particle(m, w, h) for m, w in local]))
 
     # -- set-up ------------------------------------------------------------------------------------
     def _observation_weight(self, m: Movie) -> np.ndarray:

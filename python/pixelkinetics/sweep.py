@@ -123,7 +123,32 @@ def _short_names(keys: Sequence[str]) -> Dict[str, str]:
 
 
 def _label(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":")) if isinstance(value, (list, dict)) else str(value)
+    text = json.dumps(value, separators=(",", ":")) if isinstance(value, (list, dict)) else str(value)
+    return text.replace("/", "|")  # HDF5 group names cannot hold a path separator
+
+
+def _check_data_options(settings: Mapping[str, Any], where: str) -> None:
+    particles = settings.get("data.particles")
+    if particles is not None and not (
+            (isinstance(particles, int) and not isinstance(particles, bool) and particles > 0)
+            or (isinstance(particles, list) and particles and all(isinstance(n, str) for n in particles))):
+        raise ValueError(f"{where}: data.particles must be a number N > 0 (the first N particles) or a list of "
+                         f"particle names, got {particles!r}")
+    noise = settings.get("data.noise")
+    if noise is not None and (isinstance(noise, bool) or not isinstance(noise, (int, float)) or noise < 0):
+        raise ValueError(f"{where}: data.noise must be a number >= 0 (a standard deviation), got {noise!r}")
+    seed = settings.get("data.seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(f"{where}: data.seed must be an integer, got {seed!r}")
+    file = settings.get("data.file")
+    if file is not None and not isinstance(file, str):
+        raise ValueError(f"{where}: data.file must be a path, got {file!r}")
+
+
+def _check_name(name: str, where: str) -> None:
+    if not name or name in (".", "..") or "/" in name or any(ord(ch) < 32 for ch in name):
+        raise ValueError(f"{where}: run name {name!r} is not usable (it must be non-empty, not '.' or '..', "
+                         "and hold no '/' or control characters)")
 
 
 def _config_tables(base: Mapping[str, Any], settings: Mapping[str, Any], where: str) -> Dict[str, Any]:
@@ -199,16 +224,25 @@ def load_sweep(path: "str | os.PathLike", output: Optional[str] = None) -> Sweep
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ValueError(f"{path}: run names must be unique, repeated: {duplicates}")
-    bad = [n for n in names if "/" in n]
-    if bad:
-        raise ValueError(f"{path}: run names must not contain '/': {bad}")
-
-    repeat = int(doc.get("repeat", 3))
+    for name in names:
+        _check_name(name, path)
+    for key in ("data", "output", "point", "reference"):
+        if key in doc and not isinstance(doc[key], str):
+            raise ValueError(f"{path}: {key} must be a string, got {doc[key]!r}")
+    repeat = doc.get("repeat", 3)
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+        raise ValueError(f"{path}: repeat must be an integer >= 1, got {repeat!r}")
     point = resolve(doc["point"]) if "point" in doc else None
+    if point is not None and not os.path.exists(point):
+        raise ValueError(f"{path}: point file {point} does not exist")
     tasks = []
     for name, settings in rows:
-        config = _config_tables(base, settings, f"{path} run {name!r}")
+        where = f"{path} run {name!r}"
+        _check_data_options(settings, where)
+        config = _config_tables(base, settings, where)
         data = resolve(str(settings.get("data.file", doc["data"])))
+        if not os.path.exists(data):
+            raise ValueError(f"{where}: data file {data} does not exist")
         tasks.append(Task(name, kind, data, settings, config, point, repeat))
     reference = doc.get("reference", names[0] if kind == "evaluate" else None)
     if reference is not None and reference not in names:
@@ -443,14 +477,19 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, retry_failed: bool = False,
             with MPICommExecutor(comm, root=0) as executor:
                 if executor is not None:
                     futures = {executor.submit(execute, task): task for task in todo}
-                    for future in as_completed(futures):
-                        try:
-                            record = future.result()
-                        except Exception as exc:  # noqa: BLE001 (a task that could not be sent or returned)
-                            task = futures[future]
-                            record = dict(name=task.name, kind=task.kind, spec=task.spec, status="failed",
-                                          error=f"{type(exc).__name__}: {exc}", wall_time=0.0)
-                        finished(record)
+                    try:
+                        for future in as_completed(futures):
+                            try:
+                                record = future.result()
+                            except Exception as exc:  # noqa: BLE001 (a task that could not be sent or returned)
+                                task = futures[future]
+                                record = dict(name=task.name, kind=task.kind, spec=task.spec, status="failed",
+                                              error=f"{type(exc).__name__}: {exc}", wall_time=0.0)
+                            finished(record)
+                    except BaseException:
+                        for future in futures:  # the results can no longer be stored: stop handing out runs
+                            future.cancel()
+                        raise
         else:
             for task in todo:
                 finished(execute(task))
