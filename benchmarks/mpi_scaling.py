@@ -37,8 +37,7 @@ def main() -> None:
                                     noise=0.02, seed=1, n_sub=5)
         params, theta = truth.params, truth.theta
     config = FitConfig()  # the fit's numerics: BDF2, 20 steps per frame, c^0 fitted
-    problem = pk.Problem(movies, scheme=config.scheme, n_sub=config.n_sub, sigma=config.sigma, lam_s=config.lam_s,
-                         fit_initial=True, newton_tol=config.newton_tol, comm=comm)
+    problem = config.problem(movies, comm)
     thetas, c0s = problem.theta_vectors(theta), problem.initial_states()
     problem.evaluate(params, thetas, c0s)  # warm-up: first-touch allocation, symbolic analyses
     times = []

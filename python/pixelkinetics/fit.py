@@ -52,6 +52,16 @@ UNIT_INTERVAL = ("alpha",)
 METHODS = ("gauss-newton", "l-bfgs-b")
 
 
+def read_toml(path: "str | os.PathLike") -> Dict:
+    """A TOML file as a dict; invalid TOML is a ValueError naming the file."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML ({exc})") from None
+
+
 class DegenerateParametersError(ValueError):
     """The free parameters contain a combination the model cannot determine from any data."""
 
@@ -151,13 +161,7 @@ class FitConfig:
     @classmethod
     def from_toml(cls, path: "str | os.PathLike") -> "FitConfig":
         """Read ``[model]`` (initial Params), ``[fit]`` and ``[solver]`` tables; unknown keys are errors."""
-        path = os.fspath(path)
-        try:
-            with open(path, "rb") as f:
-                doc = tomllib.load(f)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{path}: not valid TOML ({exc})") from None
-        return cls.from_dict(doc, where=path)
+        return cls.from_dict(read_toml(path), where=os.fspath(path))
 
     @classmethod
     def from_dict(cls, doc: Mapping, where: str = "config") -> "FitConfig":
@@ -187,6 +191,13 @@ class FitConfig:
         fit = {k: v for k, v in dataclasses.asdict(self).items() if k != "initial"}
         fit["bounds"] = {k: list(v) for k, v in self.bounds.items()}
         return {"model": model, "fit": fit}
+
+    def problem(self, movies: Sequence[Movie], comm=None, **overrides) -> Problem:
+        """The Problem of these movies with this config's numerics (``overrides``: Problem keywords)."""
+        options = dict(scheme=self.scheme, n_sub=self.n_sub, sigma=self.sigma, lam_s=self.lam_s, lam_0=self.lam_0,
+                       fit_initial=self.fit_initial, newton_budget=self.newton_budget, newton_tol=self.newton_tol,
+                       linear_solver=self.linear_solver)
+        return Problem(movies, comm=comm, **{**options, **overrides})
 
     def check_identifiable(self, movies: Sequence[Movie]) -> None:
         """Refuse free sets with an exact degeneracy of the model (MODEL.md section 7)."""
@@ -786,9 +797,7 @@ def fit(movies: Sequence[Movie], config: Optional[FitConfig] = None, *, checkpoi
     if config.refuse_degenerate:
         config.check_identifiable(movies)
     limit = config.max_iter if max_iter is None else int(max_iter)
-    problem = Problem(movies, scheme=config.scheme, n_sub=config.n_sub, sigma=config.sigma, lam_s=config.lam_s,
-                      lam_0=config.lam_0, fit_initial=config.fit_initial, newton_budget=config.newton_budget,
-                      newton_tol=config.newton_tol, linear_solver=config.linear_solver, comm=comm)
+    problem = config.problem(movies, comm)
     root = rank_of(comm) == 0
     progress = progress and root
     n_obs = count_observations(movies, config.fit_initial)

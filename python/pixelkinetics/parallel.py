@@ -103,23 +103,29 @@ class Shards:
         #: the particles this rank solves, in particle order
         self.local = [int(i) for i in np.flatnonzero(self.owner == self.rank)]
         self.load = np.bincount(self.owner, weights=np.asarray(costs, float), minlength=self.size)
+        self._layouts: Dict[tuple, tuple] = {}
 
     def select(self, items: Sequence) -> list:
         """This rank's entries of a per-particle list (an empty list stays empty)."""
         return [items[i] for i in self.local] if len(items) else []
 
     def _layout(self, fields: Sequence[str], n_globals: int):
-        """Per particle: [(field, offset, shape)], after a header of two slots per rank."""
-        offset = 2 * self.size
-        out = []
-        for n, T in zip(self.sizes, self.frames):
-            entries = []
-            for f in fields:
-                shape = _FIELD_SHAPES[f](n, T, n_globals)
-                entries.append((f, offset, shape))
-                offset += int(np.prod(shape, dtype=int))
-            out.append(entries)
-        return out, offset
+        """(per particle [(field, slice of the buffer, shape)], buffer length), after a header of two slots
+        per rank; made once per kind of call, since calls of one kind repeat many times in a fit."""
+        key = (tuple(fields), n_globals)
+        if key not in self._layouts:
+            offset = 2 * self.size
+            out = []
+            for n, T in zip(self.sizes, self.frames):
+                entries = []
+                for f in fields:
+                    shape = _FIELD_SHAPES[f](n, T, n_globals)
+                    size = int(np.prod(shape, dtype=int))
+                    entries.append((f, slice(offset, offset + size), shape))
+                    offset += size
+                out.append(entries)
+            self._layouts[key] = (out, offset)
+        return self._layouts[key]
 
     def run(self, work: Callable[[], list], fields: Sequence[str], n_globals: int, inputs: float = 0.0
             ) -> List[dict]:
@@ -136,9 +142,9 @@ class Shards:
         try:
             results = work()
             for i, r in zip(self.local, results):
-                for f, offset, shape in layout[i]:
+                for f, where, _ in layout[i]:
                     value = [r["stats"][k] for k in _core.SOLVER_STATS] if f == "stats" else r[f]
-                    buf[offset:offset + int(np.prod(shape, dtype=int))] = np.ravel(value)
+                    buf[where] = np.ravel(value)
         except Exception as exc:  # noqa: BLE001 (re-raised on every rank below)
             error = exc
             buf[2 * self.rank] = 1.0
@@ -168,8 +174,8 @@ class Shards:
         out = []
         for entries in layout:
             r: dict = {}
-            for f, offset, shape in entries:
-                value = buf[offset:offset + int(np.prod(shape, dtype=int))].reshape(shape)
+            for f, where, shape in entries:
+                value = buf[where].reshape(shape)
                 if f == "stats":
                     r[f] = {k: int(v) for k, v in zip(_core.SOLVER_STATS, value)}
                 elif shape == ():

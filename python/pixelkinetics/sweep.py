@@ -39,7 +39,6 @@ import itertools
 import json
 import os
 import socket
-import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -48,12 +47,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import h5py
 import numpy as np
 
+from .fit import read_toml
 from .io import atomic_file, atomic_h5
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 TASKS = ("fit", "evaluate")
 _DATA_KEYS = ("particles", "noise", "seed", "file")
@@ -176,11 +171,7 @@ def _config_tables(base: Mapping[str, Any], settings: Mapping[str, Any], where: 
 def load_sweep(path: "str | os.PathLike", output: Optional[str] = None) -> Sweep:
     """Read and check a sweep file; every run's configuration is validated here, before anything runs."""
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
-            doc = tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: not valid TOML ({exc})") from None
+    doc = read_toml(path)
     unknown = set(doc) - _SWEEP_KEYS
     if unknown:
         raise ValueError(f"{path}: unknown keys {sorted(unknown)}; expected {sorted(_SWEEP_KEYS)}")
@@ -247,7 +238,7 @@ def load_sweep(path: "str | os.PathLike", output: Optional[str] = None) -> Sweep
     reference = doc.get("reference", names[0] if kind == "evaluate" else None)
     if reference is not None and reference not in names:
         raise ValueError(f"{path}: reference {reference!r} is not a run; runs: {names}")
-    varied = [k for k in dict.fromkeys(k for _, s in rows for k in s)]
+    varied = list(dict.fromkeys(k for _, s in rows for k in s))
     if output is None:
         output = resolve(doc["output"]) if "output" in doc else os.path.splitext(path)[0] + ".h5"
     return Sweep(path, kind, os.fspath(output), tasks, reference, varied)
@@ -295,7 +286,7 @@ def _fit_record(task: Task, movies) -> Dict[str, Any]:
     record: Dict[str, Any] = dict(
         loss=result.loss, misfit=result.misfit, reduced_chi2=result.reduced_chi2, n_iter=result.n_iter,
         n_fev=result.n_fev, n_hessp=result.n_hessp, converged=bool(result.success), message=result.message,
-        params=json.dumps(values), theta={n: t for n, t in result.theta.items()})
+        params=json.dumps(values), theta=dict(result.theta))
     for name in config.free:
         record[f"fit.{name}"] = values[name]
     truth = load_truth(task.data)
@@ -315,12 +306,9 @@ def _evaluate_record(task: Task, movies) -> Dict[str, Any]:
     gradient checked against a central difference of the same variant's loss."""
     from .fit import FitConfig
     from .io import load_results
-    from .problem import Problem
 
     config = FitConfig.from_dict(task.config, where=f"run {task.name!r}")
-    problem = Problem(movies, scheme=config.scheme, n_sub=config.n_sub, sigma=config.sigma, lam_s=config.lam_s,
-                      lam_0=config.lam_0, fit_initial=config.fit_initial, newton_tol=config.newton_tol,
-                      linear_solver=config.linear_solver)
+    problem = config.problem(movies, newton_budget=0.0)  # no work limit: every variant runs to the end
     params, theta, c0 = config.initial, None, None
     if task.point is not None:
         results = load_results(task.point)

@@ -244,9 +244,7 @@ def laplace(movies: Sequence[Movie], config: FitConfig, params: Params, theta: D
     over MPI ranks as in :func:`pixelkinetics.fit.fit`."""
     t_start = time.perf_counter()
     movies = list(movies)
-    problem = Problem(movies, scheme=config.scheme, n_sub=config.n_sub, sigma=config.sigma, lam_s=config.lam_s,
-                      lam_0=config.lam_0, fit_initial=config.fit_initial, newton_tol=config.newton_tol,
-                      newton_budget=config.newton_budget, linear_solver=config.linear_solver, comm=comm)
+    problem = config.problem(movies, comm)
     progress = progress and rank_of(comm) == 0
     thetas = problem.theta_vectors(theta if config.fit_theta else None)
     c0s = None
