@@ -1,7 +1,8 @@
 """pixelkinetics: learn reaction kinetics of battery particles from X-ray movies.
 
 Commands: demo (synthetic data -> fit -> results and figures), synth, fit, uq, compare, sweep, simulate,
-report, info. fit, uq and sweep share their work over the ranks of `mpiexec -n N pixelkinetics ...`.
+report, info; spectra (STXM image stacks -> composition movie) and synth-stacks. fit, uq and sweep share
+their work over the ranks of `mpiexec -n N pixelkinetics ...`.
 """
 from __future__ import annotations
 
@@ -260,9 +261,22 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    import h5py
+
     from .io import load_results
     from .report import write_report
 
+    try:
+        with h5py.File(args.results, "r") as f:
+            spectral = "spectra" in f and "fit" not in f
+    except OSError:
+        spectral = False  # load_results reports it
+    if spectral:
+        from .spectra.report import write_spectra_report
+
+        figures = write_spectra_report(args.results, args.output)
+        print(f"wrote {len(figures)} files of the spectral step to {args.output}")
+        return 0
     results = load_results(args.results)
     figures = write_report(results, args.output)
     print(f"wrote {len(figures)} files to {args.output}:")
@@ -297,6 +311,88 @@ def _info(args: argparse.Namespace) -> int:
         missing = np.isnan(m.concentration[:, m.mask]).mean()
         print(f"  {m.name}: {T} frames over {m.time[-1] - m.time[0]:g} s, {H}x{W} pixels, {m.n_sites} sites, "
               f"{m.driving} driving, {100 * missing:.1f}% missing")
+    return 0
+
+
+def _i0_option(text: str):
+    """--i0: auto, ROW0:ROW1,COL0:COL1 (a region of bare support) or a file with an I0 spectrum."""
+    import re
+
+    if text == "auto":
+        return "auto"
+    m = re.fullmatch(r"\s*(\d+):(\d+)\s*,\s*(\d+):(\d+)\s*", text)
+    if m:
+        return tuple(int(g) for g in m.groups())
+    if os.path.exists(text):
+        return text
+    raise ValueError(f"--i0 {text!r}: expected 'auto', a region ROW0:ROW1,COL0:COL1 or an existing I0 file")
+
+
+def _spectra(args: argparse.Namespace) -> int:
+    from .spectra import (
+        SpectraOptions,
+        interpolate_spectra,
+        particle_movies,
+        read_i0,
+        read_references,
+        read_stacks,
+        reduce_stacks,
+        segment,
+        write_spectral_movie,
+    )
+    from .spectra.report import write_spectra_report
+
+    t0 = time.perf_counter()
+    stacks = [s for path in args.stacks for s in read_stacks(path)]
+    energy = stacks[0].energy
+    names = [n.strip() for n in args.names.split(",")] if args.names else None
+    ref_energy, ref_spectra, ref_names = read_references(args.references, names)
+    references = interpolate_spectra(ref_energy, ref_spectra, energy, f"{args.references}: reference spectra")
+    i0 = _i0_option(args.i0)
+    if isinstance(i0, str) and i0 != "auto":
+        e, rate = read_i0(i0)
+        i0 = interpolate_spectra(e, rate, energy, f"{args.i0}: I0 spectrum")[0]
+    times = [float(t) for t in args.times.split(",")] if args.times else None
+    options = SpectraOptions(i0=i0, align=args.align, align_time=not args.no_time_align,
+                             background=not args.no_background, saturation=args.saturation,
+                             n_clusters=args.clusters)
+    lithiated = args.lithiated or ref_names[0]
+    delithiated = args.delithiated or ref_names[1 if len(ref_names) > 1 else 0]
+    print(f"pixelkinetics spectra: {len(stacks)} stacks of {energy.size} energies from {len(args.stacks)} file(s); "
+          f"composition = {lithiated} / ({lithiated} + {delithiated})")
+    spectral = reduce_stacks(stacks, references, ref_names, lithiated, delithiated, options, times,
+                             progress=not args.quiet)
+    labels = segment(spectral, min_snr=args.min_snr, min_pixels=args.min_pixels)
+    movies = particle_movies(spectral, labels)
+    write_spectral_movie(args.output, spectral, movies, labels)
+    print("\n".join("  " + line for line in spectral.summary()))
+    print(f"  {len(movies)} particle(s) ({', '.join(str(m.n_sites) for m in movies)} pixels) written to "
+          f"{args.output} in {time.perf_counter() - t0:.1f} s; next: pixelkinetics fit {args.output} -o RESULTS.h5")
+    if args.report:
+        files = write_spectra_report(args.output, args.report)
+        print(f"  wrote {len(files)} report files to {args.report}")
+    return 0
+
+
+def _synth_stacks(args: argparse.Namespace) -> int:
+    from .params import Params
+    from .spectra.readers import write_references, write_stacks
+    from .spectra.synthetic import REFERENCE_NAMES, fe_l3_references, movie_stacks
+    from .synthetic import make_movies
+
+    movies, truth = make_movies(n_particles=args.particles, sites=tuple(args.sites), n_frames=args.frames,
+                                noise=0.0, params=Params(**SYNTH_TRUTH), scheme="bdf2", n_sub=40, seed=args.seed)
+    stacks, labels, _, _, _ = movie_stacks([m.mask for m in movies], [truth.concentration[m.name] for m in movies],
+                                           movies[0].time, n_energies=args.energies, i0_rate=args.i0_rate,
+                                           dwell=args.dwell, rng=args.seed)
+    write_stacks(args.output, stacks)
+    refs = os.path.splitext(args.output)[0] + "_references.txt"
+    energy = np.linspace(698.0, 732.0, 341)
+    write_references(refs, energy, fe_l3_references(energy), list(REFERENCE_NAMES))
+    T, (E, H, W) = len(stacks), stacks[0].shape
+    print(f"wrote {args.output}: {T} stacks of {E} energies x {H}x{W} pixels ({args.particles} particles, Poisson "
+          f"counts, drift), and the reference spectra {refs}")
+    print(f"next: pixelkinetics spectra {args.output} --references {refs} -o movie.h5 --report spectra_report")
     return 0
 
 
@@ -379,10 +475,42 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--config", help="TOML file: its [model] parameters (theta = 0)")
     simulate.set_defaults(run=_simulate)
 
-    report = sub.add_parser("report", help="write the figures of a results file")
-    report.add_argument("results", help="HDF5 results file")
+    report = sub.add_parser("report", help="write the figures of a results file (or of a `spectra` movie file)")
+    report.add_argument("results", help="HDF5 results file, or a movie file written by `spectra`")
     report.add_argument("-o", "--output", required=True, help="directory for the PNG figures")
     report.set_defaults(run=_report)
+
+    spectra = sub.add_parser("spectra", help="STXM image stacks (one per time point) -> composition movie with sigma")
+    spectra.add_argument("stacks", nargs="+", help="stack files: NXstxm or plain HDF5, .npz, or SDF .hdr (+ .xim)")
+    spectra.add_argument("-o", "--output", required=True, help="HDF5 movie file to write (input of `fit`)")
+    spectra.add_argument("--references", required=True,
+                         help="reference spectra: text table 'energy name1 name2 ...' or HDF5 (/energy + one "
+                              "dataset per phase), OD per unit amount")
+    spectra.add_argument("--names", help="comma-separated references to fit (default: all in the file)")
+    spectra.add_argument("--lithiated", help="reference of the lithiated phase (default: the first)")
+    spectra.add_argument("--delithiated", help="reference of the delithiated phase (default: the second)")
+    spectra.add_argument("--times", help="comma-separated stack times in seconds (default: the files' time stamps)")
+    spectra.add_argument("--i0", default="auto", help="'auto' (bright region), ROW0:ROW1,COL0:COL1 (region of "
+                                                      "bare support, aligned frame) or an I0 spectrum file")
+    spectra.add_argument("--align", choices=("subpixel", "integer", "none"), default="subpixel")
+    spectra.add_argument("--no-time-align", action="store_true", help="do not register the stacks to the first")
+    spectra.add_argument("--no-background", action="store_true", help="no constant OD background in the fits")
+    spectra.add_argument("--saturation", type=float, help="counts at or above this are masked")
+    spectra.add_argument("--clusters", type=int, default=3, help="k-means clusters (default 3)")
+    spectra.add_argument("--min-snr", type=float, default=10.0,
+                         help="particle pixels: amount above this many standard deviations (default 10)")
+    spectra.add_argument("--min-pixels", type=int, default=20, help="smallest particle in pixels (default 20)")
+    spectra.add_argument("--report", help="directory for the figures of the spectral step")
+    spectra.add_argument("--quiet", action="store_true", help="no progress bar")
+    spectra.set_defaults(run=_spectra)
+
+    synth_stacks = sub.add_parser("synth-stacks", help="write synthetic STXM stacks of a simulated particle movie")
+    synth_stacks.add_argument("-o", "--output", required=True, help="plain HDF5 stack file to write")
+    _add_synth_options(synth_stacks, particles=4, sites=[150, 300])
+    synth_stacks.add_argument("--energies", type=int, default=50, help="energies per stack (default 50)")
+    synth_stacks.add_argument("--i0-rate", type=float, default=2e6, help="incident counts per second (default 2e6)")
+    synth_stacks.add_argument("--dwell", type=float, default=2e-3, help="dwell per pixel in seconds (default 2e-3)")
+    synth_stacks.set_defaults(run=_synth_stacks)
 
     info = sub.add_parser("info", help="summarise a movie or results file")
     info.add_argument("data", help="HDF5 file")

@@ -142,9 +142,9 @@ def _write_params(group: h5py.Group, params: Params) -> None:
     group.attrs["j0_base"] = params.j0_base
 
 
-def write_movies(path: "str | os.PathLike", movies, truth=None) -> None:
+def write_movies(path: "str | os.PathLike", movies, truth=None, extra=None) -> None:
     """Write movies in the layout of MODEL.md section 9, with an optional synthetic ``/truth``,
-    atomically (:func:`atomic_h5`)."""
+    atomically (:func:`atomic_h5`); ``extra(file)`` adds more groups before the rename."""
     with atomic_h5(path) as f:
         for m in movies:
             g = f.create_group(f"particles/{m.name}")
@@ -160,6 +160,8 @@ def write_movies(path: "str | os.PathLike", movies, truth=None) -> None:
                 g.attrs["pixel_size_nm"] = m.pixel_size_nm
         if truth is not None:
             _write_truth(f, truth)
+        if extra is not None:
+            extra(f)
 
 
 # -- results files ------------------------------------------------------------------------------------
