@@ -23,15 +23,15 @@ REFINE_STAGES = ((0.1, 1.0), (0.01, 0.1))
 
 
 def _prepare(images: np.ndarray, window: bool) -> np.ndarray:
-    """Mean-free images with unmeasured pixels at the mean (optionally tapered at the borders so that the
-    periodic FFT sees no edge jump)."""
+    """Mean-free images with unmeasured pixels at the median, the level of the bare background that fills
+    most fields of view (the mean would draw a step along a strip of missing border that moves from image
+    to image), optionally tapered at the borders so that the periodic FFT sees no edge jump."""
     images = np.array(images, dtype=np.float64, ndmin=3)
     finite = np.isfinite(images)
-    if finite.all():
-        images -= images.mean(axis=(1, 2), keepdims=True)
-    else:
-        fill = np.nanmean(images, axis=(1, 2), keepdims=True)
-        images = np.where(finite, images, fill) - fill
+    if not finite.all():
+        fill = np.array([[[np.median(im[ok]) if ok.any() else 0.0]] for im, ok in zip(images, finite)])
+        images = np.where(finite, images, fill)
+    images -= images.mean(axis=(1, 2), keepdims=True)
     if window:
         H, W = images.shape[1:]
         images *= np.outer(tukey(H, 0.3), tukey(W, 0.3))
@@ -105,25 +105,66 @@ def estimate_shifts(images: np.ndarray, reference: np.ndarray, normalization: Op
 PAD = 16
 
 
-def _ramp_pad(images: np.ndarray, fill: np.ndarray) -> np.ndarray:
-    """Images (n, H, W) padded by PAD pixels that fall linearly from the border values to ``fill`` (n,)."""
-    edge = np.pad(images, ((0, 0), (PAD, PAD), (PAD, PAD)), mode="edge")
-    ramp = np.minimum(1.0, np.minimum(np.arange(1, edge.shape[1] + 1), np.arange(edge.shape[1], 0, -1)) / (PAD + 1))
-    ramp_x = np.minimum(1.0, np.minimum(np.arange(1, edge.shape[2] + 1), np.arange(edge.shape[2], 0, -1)) / (PAD + 1))
-    taper = np.outer(ramp, ramp_x)
-    return fill[:, None, None] + (edge - fill[:, None, None]) * taper
+#: An output pixel that owes this much of its value (sum of |kernel| weights) to unusable inputs is lost.
+BAD_WEIGHT = 0.1
+
+
+def _kernels(n: int, shifts: np.ndarray) -> np.ndarray:
+    """Real periodic band-limited interpolation kernels (m, n) that move content by ``shifts`` (m,) pixels
+    along an axis of length ``n``. The Nyquist bin of an even length gets the real part of its phase so that
+    the kernel is real: then the 2-D kernel is exactly the product of the two axes' kernels."""
+    f = scipy.fft.fftfreq(n)
+    ramp = np.exp(-2j * np.pi * f[None, :] * shifts[:, None])
+    if n % 2 == 0:
+        ramp[:, n // 2] = np.cos(np.pi * shifts)
+    return scipy.fft.ifft(ramp, axis=1).real
+
+
+def _convolve(images: np.ndarray, ky: np.ndarray, kx: np.ndarray, workers: int) -> np.ndarray:
+    """Circular convolution of each padded image (m, Hp, Wp) with the separable kernel ky (x) kx."""
+    spectrum = scipy.fft.rfft2(images, workers=workers)
+    spectrum *= scipy.fft.fft(ky, axis=1)[:, :, None] * scipy.fft.rfft(kx, axis=1)[:, None, :]
+    return scipy.fft.irfft2(spectrum, s=images.shape[1:], workers=workers)
+
+
+def _padded(images: np.ndarray) -> np.ndarray:
+    """Images (m, H, W) inside PAD pixels that fall linearly from a smoothed copy of the border to the image
+    mean: continuous for the FFT, and all but free of the border's noise (the variance treats the padding
+    as noise-free)."""
+    fill = images.mean(axis=(1, 2))[:, None, None]
+    edge = np.pad(ndimage.gaussian_filter(images, (0, 4, 4), mode="nearest"), ((0, 0), (PAD, PAD), (PAD, PAD)),
+                  mode="edge")
+    Hp, Wp = edge.shape[1:]
+    ry = np.minimum(1.0, np.minimum(np.arange(1, Hp + 1), np.arange(Hp, 0, -1)) / (PAD + 1))
+    rx = np.minimum(1.0, np.minimum(np.arange(1, Wp + 1), np.arange(Wp, 0, -1)) / (PAD + 1))
+    out = fill + (edge - fill) * np.outer(ry, rx)
+    out[:, PAD:-PAD, PAD:-PAD] = images
+    return out
+
+
+def _fill_nearest(images: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """Unusable pixels take the value of the nearest usable one (their outputs are dropped anyway; a
+    near value keeps the interpolation's slow tails from carrying a wrong one far)."""
+    out = images.copy()
+    for n in np.flatnonzero(bad.any(axis=(1, 2))):
+        if bad[n].all():
+            out[n] = 0.0
+            continue
+        idx = ndimage.distance_transform_edt(bad[n], return_distances=False, return_indices=True)
+        out[n] = images[n][tuple(idx)]
+    return out
 
 
 def shift_images(values: np.ndarray, shifts: np.ndarray, variance: Optional[np.ndarray] = None,
                  integer: bool = False, workers: int = -1) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """Move each image (N, H, W) by its shift (N, 2): out(y, x) = in(y - sy, x - sx).
 
-    Sub-pixel moves are band-limited (Fourier) interpolation on a padded field: unlike bilinear
-    weights it does not blur, so images moved by different fractions stay comparable (a blur that changes
-    from energy to energy looks like spectral structure). The variance is convolved with the squared
-    interpolation kernel, exact for independent counting noise. With ``integer`` the rounded shift moves
-    values untouched. Output pixels whose source lies outside the image, or next to an unusable (NaN)
-    input, are NaN."""
+    Sub-pixel moves are band-limited (Fourier) interpolation on a padded field: unlike bilinear weights it
+    does not blur, so images moved by different fractions stay comparable (a blur that changes from energy
+    to energy looks like spectral structure). The variance is convolved with the squared interpolation
+    kernel, as independent counting noise requires. With ``integer`` the rounded shift moves values
+    untouched. Output pixels whose source lies outside the image, or that owe more than BAD_WEIGHT of
+    their value to unusable (NaN) inputs, are NaN."""
     values = np.asarray(values, dtype=np.float64)
     shifts = np.round(shifts) if integer else np.asarray(shifts, dtype=np.float64)
     N, H, W = values.shape
@@ -132,50 +173,37 @@ def shift_images(values: np.ndarray, shifts: np.ndarray, variance: Optional[np.n
     if variance is not None:
         bad |= ~np.isfinite(variance)
 
-    def translated(arrays):
-        return np.stack([_translate(_translate(a, iy, 0), ix, 1) for a, (iy, ix) in zip(arrays, whole)])
+    def translated(arrays, which):
+        return np.stack([_translate(_translate(a, iy, 0), ix, 1) for a, (iy, ix) in zip(arrays, whole[which])])
 
     fractional = np.any(np.abs(shifts - whole) > 1e-9, axis=1)
-    if not fractional.any():
-        return translated(values), (None if variance is None else translated(variance))
     out = np.empty_like(values)
     out_var = None if variance is None else np.empty_like(values)
-    plain = ~fractional
-    if plain.any():
-        out[plain] = translated(values[plain])
+    plain = np.flatnonzero(~fractional)
+    if plain.size:
+        out[plain] = translated(values[plain], plain)
         if out_var is not None:
-            out_var[plain] = translated(variance[plain])
+            out_var[plain] = translated(variance[plain], plain)
     idx = np.flatnonzero(fractional)
-    Hp, Wp = H + 2 * PAD, W + 2 * PAD
-    fy = scipy.fft.fftfreq(Hp)
-    fx = scipy.fft.rfftfreq(Wp)
-    ramp_y = np.exp(-2j * np.pi * fy[None, :] * shifts[idx, 0:1])      # (n, Hp): moves content by sy
-    ramp_x = np.exp(-2j * np.pi * fx[None, :] * shifts[idx, 1:2])      # (n, Wp//2 + 1)
+    if not idx.size:
+        return out, out_var
     sub_bad = bad[idx]
-    with np.errstate(invalid="ignore"):
-        fill = np.nan_to_num(np.nanmean(np.where(sub_bad, np.nan, values[idx]), axis=(1, 2)))
-    # Ramps from the border to the image mean: continuous for the FFT, and free of noise, so that the
-    # variance below stays exact up to the border.
-    img = _ramp_pad(np.where(sub_bad, fill[:, None, None], values[idx]), fill)
-    spectrum = scipy.fft.rfft2(img, workers=workers) * ramp_y[:, :, None] * ramp_x[:, None, :]
-    moved = scipy.fft.irfft2(spectrum, s=(Hp, Wp), workers=workers)[:, PAD:-PAD, PAD:-PAD]
-    # Pixels whose source is outside the image, or within a pixel of an unusable input.
-    lost = translated(np.where(sub_bad, 1.0, 0.0))
-    lost = ndimage.maximum_filter(np.nan_to_num(lost, nan=1.0), size=(1, 3, 3)) > 0
+    Hp, Wp = H + 2 * PAD, W + 2 * PAD
+    ky, kx = _kernels(Hp, shifts[idx, 0]), _kernels(Wp, shifts[idx, 1])
+    moved = _convolve(_padded(_fill_nearest(values[idx], sub_bad)), ky, kx, workers)[:, PAD:-PAD, PAD:-PAD]
+    pad = ((0, 0), (PAD, PAD), (PAD, PAD))
+    lost = _convolve(np.pad(sub_bad.astype(np.float64), pad), np.abs(ky), np.abs(kx), workers)
+    lost = lost[:, PAD:-PAD, PAD:-PAD] > BAD_WEIGHT
+    # Sources outside the image: out(y) needs in(y - s) with 0 <= y - s <= H - 1.
+    ys, xs = np.arange(H), np.arange(W)
+    sy, sx = shifts[idx, 0:1], shifts[idx, 1:2]
+    lost |= ((ys < sy - 1e-9) | (ys > H - 1 + sy + 1e-9))[:, :, None]
+    lost |= ((xs < sx - 1e-9) | (xs > W - 1 + sx + 1e-9))[:, None, :]
     moved[lost] = np.nan
     out[idx] = moved
     if out_var is not None:
-        # |k|^2 of the periodic sinc that each ramp applies, per axis (the 2-D kernel is their product)
-        ky = np.abs(scipy.fft.ifft(np.exp(-2j * np.pi * fy[None, :] * shifts[idx, 0:1]), axis=1)) ** 2
-        kx = np.abs(scipy.fft.ifft(np.exp(-2j * np.pi * scipy.fft.fftfreq(Wp)[None, :] * shifts[idx, 1:2]),
-                                   axis=1)) ** 2
-        v = variance[idx]
-        with np.errstate(invalid="ignore"):
-            vfill = np.nan_to_num(np.nanmax(np.where(sub_bad, np.nan, v), axis=(1, 2)), nan=1.0)
-        v = np.pad(np.where(sub_bad, vfill[:, None, None], v), ((0, 0), (PAD, PAD), (PAD, PAD)))
-        kernel = scipy.fft.fft(ky, axis=1)[:, :, None] * scipy.fft.rfft(kx, axis=1)[:, None, :]
-        mv = scipy.fft.irfft2(scipy.fft.rfft2(v, workers=workers) * kernel, s=(Hp, Wp),
-                              workers=workers)[:, PAD:-PAD, PAD:-PAD]
+        v = np.pad(np.where(sub_bad, 0.0, variance[idx]), pad)
+        mv = _convolve(v, ky ** 2, kx ** 2, workers)[:, PAD:-PAD, PAD:-PAD]
         mv[lost] = np.nan
         out_var[idx] = mv
     return out, out_var
@@ -196,7 +224,7 @@ def _translate(img: np.ndarray, k: int, axis: int) -> np.ndarray:
 
 
 def refine_shifts(od: np.ndarray, shifts: np.ndarray, references: np.ndarray, iterations: int = 2,
-                  background: bool = True, prior_sd: float = 0.05) -> np.ndarray:
+                  background: bool = True, prior_sd: float = 0.05, workers: int = -1) -> np.ndarray:
     """Shifts (E, 2) that make the images ``od`` (E, H, W) (optical densities, or minus log intensities)
     consistent with the mixing model OD_e(x) = sum_k mu_k(E_e) x_k(x) + beta(x) + const_e, starting from
     ``shifts`` (within a fraction of a pixel), with zero mean.
@@ -222,7 +250,7 @@ def refine_shifts(od: np.ndarray, shifts: np.ndarray, references: np.ndarray, it
     s -= s.mean(axis=0)
     start = s.copy()
     for _ in range(iterations):
-        J, _ = shift_images(od, s)
+        J, _ = shift_images(od, s, workers=workers)
         inside = np.all(np.isfinite(J), axis=0)
         inside = ndimage.binary_erosion(inside, iterations=1)
         if inside.sum() < 4 * E:

@@ -105,7 +105,12 @@ class Clusters:
         labels = np.zeros(od_rows.shape[0], dtype=np.int16)
         ok = self.eligible(od_rows, var_rows)
         if ok.any():
-            labels[ok] = self.model.predict(self.features(od_rows[ok])) + 1
+            # Nearest centre by hand: KMeans.predict changes the process's BLAS thread limits, which is not
+            # safe from several threads at once.
+            f = self.features(od_rows[ok])
+            centres = self.model.cluster_centers_
+            d2 = (f * f).sum(axis=1)[:, None] - 2 * f @ centres.T + (centres * centres).sum(axis=1)[None, :]
+            labels[ok] = np.argmin(d2, axis=1) + 1
         return labels
 
 

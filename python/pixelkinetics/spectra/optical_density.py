@@ -21,6 +21,8 @@ import numpy as np
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 
+from .stack import finite_mean
+
 #: Fewest pixels an I0 region may have: fewer make I0 itself noisy.
 MIN_I0_PIXELS = 16
 
@@ -109,7 +111,7 @@ def optical_density(log_i: np.ndarray, variance: np.ndarray, dwell: np.ndarray, 
         if i0 != "auto":
             raise ValueError(f"i0 must be 'auto', a region mask or an I0 spectrum, got {i0!r}")
         with np.errstate(invalid="ignore"):
-            rate = np.nanmean(intensity / dwell[:, None, None], axis=0)
+            rate = finite_mean(intensity / dwell[:, None, None], axis=0)
         region = auto_i0_region(rate)
     else:
         i0 = np.asarray(i0)
@@ -126,7 +128,7 @@ def optical_density(log_i: np.ndarray, variance: np.ndarray, dwell: np.ndarray, 
         n = np.isfinite(inside).sum(axis=1)
         if np.any(n == 0):
             raise ValueError(f"the I0 region has no usable pixel at energy index {int(np.argmin(n))}")
-        i0_counts = np.nanmean(inside, axis=1)
+        i0_counts = finite_mean(inside, axis=1)
         # var(I) = I^2 var(L) for each pixel of the mean
         i0_var = np.nansum(inside ** 2 * variance[:, region], axis=1) / n ** 2
     else:

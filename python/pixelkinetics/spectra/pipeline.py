@@ -19,6 +19,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,12 +28,13 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import h5py
 import numpy as np
 from scipy import ndimage
+from threadpoolctl import threadpool_limits
 
 from ..movie import Movie
 from .align import common_region, estimate_shifts, refine_shifts, shift_images
 from .decompose import Clusters, Decomposition, cluster, pca
 from .optical_density import OD_REASONS, RAW_REASONS, log_intensity, optical_density
-from .stack import Stack
+from .stack import Stack, finite_mean
 from .unmix import fraction, thickness, unmix
 
 #: Energies of two stacks may differ by this much (eV) and still count as the same grid.
@@ -64,6 +66,9 @@ class SpectraOptions:
     workers: int = 0
 
     def __post_init__(self) -> None:
+        if isinstance(self.i0, list):
+            self.i0 = tuple(self.i0) if len(self.i0) == 4 and all(isinstance(v, int) for v in self.i0) \
+                else np.asarray(self.i0, dtype=np.float64)
         if self.align not in ("subpixel", "integer", "none"):
             raise ValueError(f"align must be 'subpixel', 'integer' or 'none', got {self.align!r}")
         if self.n_clusters < 1 or self.pilot < 1:
@@ -96,10 +101,12 @@ class SpectralMovie:
     n_components: np.ndarray           #: (T,) the component count of each stack alone
     i0: np.ndarray                     #: (T, E) counts per pixel
     i0_pixels: np.ndarray              #: (T,) pixels of the I0 region (0 for an I0 spectrum)
-    masked: Dict[str, np.ndarray]      #: reason -> (T,) masked values
+    masked: Dict[str, np.ndarray]      #: reason -> (T,): raw counts unusable (whole images); values of the
+                                       #: crop without an OD after alignment
     unfitted: np.ndarray               #: (T,) pixels without a fit (too few energies with an OD)
     pixel_size_nm: Optional[float] = None
     sources: List[str] = field(default_factory=list)
+    recorded_pixels: int = 0           #: H x W of the stacks before the crop
 
     @property
     def shape(self):
@@ -114,10 +121,11 @@ class SpectralMovie:
                  f"{self.crop[3]})",
                  f"shifts from ({s[:, 0].min():+.2f}, {s[:, 1].min():+.2f}) to ({s[:, 0].max():+.2f}, "
                  f"{s[:, 1].max():+.2f}) pixels (row, column)"]
-        total = T * E * h * w
-        masked = ", ".join(f"{k} {int(v.sum())}" for k, v in self.masked.items() if v.sum())
-        lines.append(f"masked values: {masked or 'none'} (of {total} in the crop); pixels without a fit: "
-                     f"{int(self.unfitted.sum())}")
+        raw = ", ".join(f"{k} {int(self.masked[k].sum())}" for k in RAW_REASONS if self.masked[k].sum())
+        recorded = T * E * self.recorded_pixels
+        lines.append(f"unusable raw counts: {raw or 'none'} (of {recorded} recorded); values in the {h}x{w} crop "
+                     f"without an OD: {int(self.masked[OD_REASONS[0]].sum())} (of {T * E * h * w}); pixels "
+                     f"without a fit: {int(self.unfitted.sum())}")
         d = self.decomposition
         lines.append(f"PCA of {d.n_pixels} pilot spectra: {d.n_components} components above the noise edge "
                      f"{d.noise_edge:.4g} (singular values {', '.join(f'{v:.4g}' for v in d.singular_values[:5])}"
@@ -172,7 +180,7 @@ def thickness_weights(references: np.ndarray, lithiated: int, delithiated: int) 
     return w / np.abs(w @ references[lithiated])
 
 
-def _energy_shifts(log_i: np.ndarray, references: np.ndarray, weights: np.ndarray, mode: str
+def _energy_shifts(log_i: np.ndarray, references: np.ndarray, weights: np.ndarray, mode: str, workers: int = 1
                    ) -> Tuple[np.ndarray, np.ndarray]:
     """(E, 2) shifts registering a stack's log-intensity images (zero mean) and the stack's aligned,
     composition-blind amount image (:func:`thickness_weights`) for the registration between stacks.
@@ -184,12 +192,13 @@ def _energy_shifts(log_i: np.ndarray, references: np.ndarray, weights: np.ndarra
     E = log_i.shape[0]
     if mode == "none":
         return np.zeros((E, 2)), -np.tensordot(weights, log_i, axes=1)
-    shifts = estimate_shifts(log_i, np.nanmean(log_i, axis=0))
-    shifts = estimate_shifts(log_i, np.nanmean(shift_images(log_i, shifts)[0], axis=0))
-    shifts = refine_shifts(-log_i, shifts - shifts.mean(axis=0), references)
+    shifts = estimate_shifts(log_i, finite_mean(log_i, axis=0), workers=workers)
+    rough = shift_images(log_i, shifts, workers=workers)[0]
+    shifts = estimate_shifts(log_i, finite_mean(rough, axis=0), workers=workers)
+    shifts = refine_shifts(-log_i, shifts - shifts.mean(axis=0), references, workers=workers)
     if mode == "integer":
         shifts = np.round(shifts)
-    aligned = shift_images(log_i, shifts, integer=mode == "integer")[0]
+    aligned = shift_images(log_i, shifts, integer=mode == "integer", workers=workers)[0]
     return shifts, -np.tensordot(weights, aligned, axes=1)
 
 
@@ -218,7 +227,8 @@ class _Reducer:
         dwell = s.dwell_or_ones()
         log_i, var, raw = log_intensity(s.counts, dwell, s.dark, self.options.saturation)
         if self.options.align != "none":
-            log_i, var = shift_images(log_i, self.shifts[t], var, integer=self.options.align == "integer")
+            log_i, var = shift_images(log_i, self.shifts[t], var, integer=self.options.align == "integer",
+                                      workers=1)
         r0, r1, c0, c1 = self.crop
         log_i, var = log_i[:, r0:r1, c0:c1], var[:, r0:r1, c0:c1]
         try:
@@ -272,8 +282,13 @@ def reduce_stacks(stacks: Sequence[Stack], references: np.ndarray, names: Option
     stacks, t = [stacks[i] for i in order], t[order]
     if np.any(np.diff(t) <= 0):
         raise ValueError(f"two stacks share the time {t[np.argmax(np.diff(t) <= 0)]:g} s")
-    if isinstance(options.i0, np.ndarray) and options.i0.shape != energy.shape:
-        raise ValueError(f"the I0 spectrum has {options.i0.size} values, the stacks {energy.size} energies")
+    if isinstance(options.i0, np.ndarray):
+        if options.i0.shape != energy.shape:
+            raise ValueError(f"the I0 spectrum has {options.i0.size} values, the stacks {energy.size} energies")
+        no_dwell = [s.source for s in stacks if s.dwell is None]
+        if no_dwell:
+            raise ValueError(f"{no_dwell[0]}: no dwell time, so an I0 spectrum in counts per second cannot be "
+                             "scaled to its counts; use an I0 region instead")
     workers = options.workers or os.cpu_count() or 1
     T, E = len(stacks), energy.size
     H, W = stacks[0].shape[1:]
@@ -284,12 +299,15 @@ def reduce_stacks(stacks: Sequence[Stack], references: np.ndarray, names: Option
         s = stacks[k]
         log_i, _, _ = log_intensity(s.counts, s.dwell_or_ones(), s.dark, options.saturation)
         try:
-            return _energy_shifts(log_i, references, weights, options.align)
+            return _energy_shifts(log_i, references, weights, options.align)  # one FFT thread per stack
         except ValueError as exc:
             raise ValueError(f"{s.source}: alignment failed ({exc})") from None
 
     bar = _progress(progress, 2 * T + min(options.pilot, T), "spectra")
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    # Stacks run in parallel threads, each with one BLAS and one FFT thread (set here, once, for the pool:
+    # threadpoolctl's limits are process-wide and not safe to change from the workers).
+    limits = threadpool_limits(1, user_api="blas") if workers > 1 else contextlib.nullcontext()
+    with limits, ThreadPoolExecutor(max_workers=workers) as pool:
         shifts, means = [], []
         for sh, mean in pool.map(shifts_of, range(T)):
             shifts.append(sh)
@@ -340,7 +358,7 @@ def reduce_stacks(stacks: Sequence[Stack], references: np.ndarray, names: Option
         i0_pixels=stack_of("i0_pixels", np.int64),
         masked={k: np.array([r["masked"][k] for r in results]) for k in reasons},
         unfitted=stack_of("unfitted", np.int64), pixel_size_nm=stacks[0].pixel_size_nm,
-        sources=[s.source for s in stacks])
+        sources=[s.source for s in stacks], recorded_pixels=H * W)
 
 
 def _index(names: Sequence[str], which: Union[int, str]) -> int:
@@ -376,7 +394,7 @@ def segment(spectral: SpectralMovie, min_snr: float = 10.0, min_pixels: int = 20
     ``min_snr`` times its standard deviation and ``min_fraction`` of the median amount of their piece (the
     probe's blur spreads a faint halo around each particle that is not particle), in pieces of at least
     ``min_pixels``; labels 1..n in row-major order of their first pixel, 0 elsewhere."""
-    amount = np.nanmean(spectral.amount, axis=0)
+    amount = finite_mean(spectral.amount, axis=0)
     n = np.sum(np.isfinite(spectral.amount_sd), axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         sd = np.sqrt(np.nansum(spectral.amount_sd ** 2, axis=0)) / np.maximum(n, 1)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import glob
 import os
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Dict, List, Optional, Tuple
 
 import h5py
@@ -61,6 +61,19 @@ def read_stacks(path: "str | os.PathLike") -> List[Stack]:
 
 
 # -- plain layout ---------------------------------------------------------------------------------
+def _numbers(value, name: str, where: str, scalar: bool = False):
+    """``value`` as float64 (a float with ``scalar``), or a ValueError naming the field."""
+    try:
+        out = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: {name} must be numeric, got {np.asarray(value).dtype}") from None
+    if scalar:
+        if out.size != 1:
+            raise ValueError(f"{where}: {name} must be one number, got shape {out.shape}")
+        return float(out.reshape(-1)[0])
+    return out
+
+
 def _plain_stacks(fields: Dict[str, np.ndarray], attrs: Dict[str, object], path: str) -> List[Stack]:
     def get(name):
         return fields[name] if name in fields else attrs.get(name)
@@ -69,9 +82,8 @@ def _plain_stacks(fields: Dict[str, np.ndarray], attrs: Dict[str, object], path:
         raise ValueError(f"{path}: counts is missing")
     if get("energy") is None:
         raise ValueError(f"{path}: energy is missing")
-    counts = np.asarray(get("counts"))
-    if not np.issubdtype(counts.dtype, np.number):
-        raise ValueError(f"{path}: counts must be numeric, got {counts.dtype}")
+    counts = _numbers(get("counts"), "counts", path)
+    energy = _numbers(get("energy"), "energy", path)
     if counts.ndim == 3:
         counts = counts[None]
     elif counts.ndim != 4:
@@ -79,23 +91,20 @@ def _plain_stacks(fields: Dict[str, np.ndarray], attrs: Dict[str, object], path:
     T = counts.shape[0]
     time = get("time")
     if time is not None:
-        time = np.atleast_1d(np.asarray(time, dtype=np.float64))
+        time = np.atleast_1d(_numbers(time, "time", path))
         if time.shape != (T,):
             raise ValueError(f"{path}: time must hold {T} value(s), one per stack, got shape {time.shape}")
     dwell = get("dwell")
-    dark = float(get("dark")) if get("dark") is not None else 0.0
+    if dwell is not None:
+        dwell = _numbers(dwell, "dwell", path)
+        if dwell.size not in (1, energy.size):
+            raise ValueError(f"{path}: dwell must be a scalar or one value per energy ({energy.size}), got "
+                             f"shape {dwell.shape}")
+    dark = _numbers(get("dark"), "dark", path, scalar=True) if get("dark") is not None else 0.0
     pixel = get("pixel_size_nm")
-    stacks = []
-    for t in range(T):
-        where = path if T == 1 else f"{path} (stack {t})"
-        try:
-            stacks.append(Stack(counts[t], get("energy"), dwell=dwell, time=None if time is None else time[t],
-                                dark=dark, pixel_size_nm=None if pixel is None else float(pixel), source=where))
-        except ValueError as exc:
-            if "broadcast" in str(exc):
-                raise ValueError(f"{where}: dwell must be a scalar or one value per energy") from None
-            raise
-    return stacks
+    pixel = None if pixel is None else _numbers(pixel, "pixel_size_nm", path, scalar=True)
+    return [Stack(counts[t], energy, dwell=dwell, time=None if time is None else time[t], dark=dark,
+                  pixel_size_nm=pixel, source=path if T == 1 else f"{path} (stack {t})") for t in range(T)]
 
 
 # -- NeXus NXstxm ---------------------------------------------------------------------------------
@@ -123,12 +132,15 @@ def _nxdata(entry: h5py.Group) -> Optional[h5py.Group]:
 def _read_nxstxm_entry(entry: h5py.Group, path: str) -> Stack:
     where = f"{path}: {entry.name}"
     data = _nxdata(entry)
+    for name in ("data", "energy", "sample_y", "sample_x"):
+        if name in data and not isinstance(data[name], h5py.Dataset):
+            raise ValueError(f"{where}: {data.name}/{name} must be a dataset, found a group")
     d = data["data"]
     if d.ndim != 3:
         kind = _attr(data, "stxm_scan_type") if "stxm_scan_type" not in data else data["stxm_scan_type"][()]
         raise ValueError(f"{where}: {d.name} must be an image stack (energy, sample_y, sample_x), got shape "
                          f"{d.shape} (scan type {kind!r})")
-    counts = d[()]
+    counts = _numbers(d[()], f"{d.name}", where)
     E, H, W = counts.shape
     for axis, n in (("energy", E), ("sample_y", H), ("sample_x", W)):
         if axis not in data:
@@ -136,20 +148,21 @@ def _read_nxstxm_entry(entry: h5py.Group, path: str) -> Stack:
         if data[axis].shape != (n,):
             raise ValueError(f"{where}: {data.name}/{axis} has shape {data[axis].shape}; data {counts.shape} "
                              f"needs ({n},)")
-    x = data["sample_x"][()]
+    x = _numbers(data["sample_x"][()], f"{data.name}/sample_x", where)
     pixel = float(abs(x[1] - x[0]) * 1000.0) if W > 1 else None  # sample axes are in micrometres
     dwell = _nx_count_time(entry, data, E, where)
     time = None
     if "start_time" in entry:
         time = _parse_time(entry["start_time"][()], f"{where}/start_time")
-    return Stack(counts, data["energy"][()], dwell=dwell, time=time, pixel_size_nm=pixel, source=where)
+    energy = _numbers(data["energy"][()], f"{data.name}/energy", where)
+    return Stack(counts, energy, dwell=dwell, time=time, pixel_size_nm=pixel, source=where)
 
 
 def _nx_count_time(entry: h5py.Group, data: h5py.Group, E: int, where: str) -> Optional[np.ndarray]:
     places = [data] + [g for g in entry.get("instrument", {}).values() if isinstance(g, h5py.Group)]
     for g in places:
         if "count_time" in g:
-            t = np.asarray(g["count_time"][()], dtype=np.float64).reshape(-1)
+            t = _numbers(g["count_time"][()], f"{g.name}/count_time", where).reshape(-1)
             if t.size == 1:
                 return np.full(E, t[0])
             if t.size == E:
@@ -159,13 +172,17 @@ def _nx_count_time(entry: h5py.Group, data: h5py.Group, E: int, where: str) -> O
 
 
 def _parse_time(value, where: str) -> float:
-    """Seconds since the epoch of an ISO 8601 or SDF ("2013 November 21 10:11:12") time stamp."""
+    """Seconds since the epoch of an ISO 8601 or SDF ("2013 November 21 10:11:12") time stamp; a stamp
+    without a zone counts as UTC (so a movie across a daylight-saving change keeps its intervals)."""
     text = value.decode() if isinstance(value, bytes) else str(value)
     for parse in (datetime.fromisoformat, lambda s: datetime.strptime(s, "%Y %B %d %H:%M:%S")):
         try:
-            return parse(text.strip().replace("Z", "+00:00")).timestamp()
+            stamp = parse(text.strip().replace("Z", "+00:00"))
         except ValueError:
-            pass
+            continue
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=timezone.utc)
+        return stamp.timestamp()
     raise ValueError(f"{where}: cannot read the time stamp {text!r} (expected ISO 8601)")
 
 
@@ -374,9 +391,16 @@ def interpolate_spectra(energy: np.ndarray, spectra: np.ndarray, at: np.ndarray,
 
 
 def write_stacks(path: "str | os.PathLike", stacks: List[Stack]) -> None:
-    """Write stacks of one grid in the plain layout (``counts`` (T, E, H, W), ``energy``, ``dwell``,
-    ``time``, ``dark``), atomically."""
+    """Write stacks of one grid in the plain layout (``counts`` (T, E, H, W) as float32, exact for counts
+    below 2^24, ``energy``, ``dwell``, ``time``, ``dark``), atomically. The layout holds one dwell and one
+    dark rate for all stacks."""
     from ..io import atomic_h5
+
+    first = stacks[0]
+    for s in stacks[1:]:
+        if s.shape != first.shape or not np.array_equal(s.dwell_or_ones(), first.dwell_or_ones()) \
+                or s.dark != first.dark:
+            raise ValueError(f"{s.source}: the plain layout needs one grid, dwell and dark rate for all stacks")
 
     with atomic_h5(path) as f:
         f.create_dataset("counts", data=np.stack([s.counts for s in stacks]).astype(np.float32),

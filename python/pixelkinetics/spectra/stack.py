@@ -60,3 +60,13 @@ class Stack:
     def dwell_or_ones(self) -> np.ndarray:
         """Dwell per energy in seconds; ones (counts taken as counts per unit dwell) when not known."""
         return self.dwell if self.dwell is not None else np.ones(self.counts.shape[0])
+
+
+def finite_mean(values: np.ndarray, axis) -> np.ndarray:
+    """Mean over the finite entries along ``axis``, NaN where there is none: numpy's nanmean without its
+    warning, which would become an error in workers that run under warnings-as-errors."""
+    finite = np.isfinite(values)
+    count = finite.sum(axis=axis)
+    total = np.where(finite, values, 0.0).sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
