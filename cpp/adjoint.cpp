@@ -49,6 +49,10 @@ void accumulate_parameter_gradient(const Particle& particle, const GlobalParams&
       for (int m = 1; m <= n_a; ++m) G[gidx::a_first + m - 1] += psi[i] * p[m];
       for (int m = 0; m < n_b; ++m) G[gidx::a_first + n_a + m] += lR * p[m];
     }
+    if (g.has_base_params()) {
+      G[g.base_first()] += lR * s.dlog_j0_ds[i];
+      G[g.base_first() + 1] += lR * s.dlog_j0_dcstar[i];
+    }
   }
 }
 

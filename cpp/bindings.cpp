@@ -93,6 +93,8 @@ PYBIND11_MODULE(_core, m) {
       .def_property(
           "j0_base", [](const GlobalParams& g) { return to_string(g.j0_base); },
           [](GlobalParams& g, const std::string& s) { g.j0_base = parse_j0_base(s); })
+      .def_readwrite("j0_s", &GlobalParams::j0_s)
+      .def_readwrite("j0_c", &GlobalParams::j0_c)
       .def("names", &GlobalParams::names)
       .def("validate", &GlobalParams::validate);
 

@@ -7,7 +7,7 @@
 namespace pixelkinetics {
 
 ExchangeCurrent exchange_current(const GlobalParams& g, double exp_b0, double c, double* p, double* dp) {
-  ExchangeCurrent out{1.0, 0.0};
+  ExchangeCurrent out{1.0, 0.0, 0.0, 0.0};
   switch (g.j0_base) {
     case J0Base::One:
       break;
@@ -19,6 +19,15 @@ ExchangeCurrent exchange_current(const GlobalParams& g, double exp_b0, double c,
       out.j0 = (1.0 - c) * std::sqrt(c * (1.0 - c));
       out.dlog_j0 = 0.5 / c - 1.5 / (1.0 - c);
       break;
+    case J0Base::Logistic: {  // 1 / (1 + exp(u)), u = s (c - c*); d ln j0 / du = -sigmoid(u)
+      const double u = g.j0_s * (c - g.j0_c);
+      const double sig = u > 0 ? 1.0 / (1.0 + std::exp(-u)) : std::exp(u) / (1.0 + std::exp(u));
+      out.j0 = u > 0 ? std::exp(-u) / (1.0 + std::exp(-u)) : 1.0 / (1.0 + std::exp(u));  // no overflow
+      out.dlog_j0 = -g.j0_s * sig;
+      out.dlog_ds = -(c - g.j0_c) * sig;
+      out.dlog_dcstar = g.j0_s * sig;
+      break;
+    }
   }
   out.j0 *= exp_b0;
   const int n_b = static_cast<int>(g.b.size());

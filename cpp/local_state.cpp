@@ -22,6 +22,10 @@ void evaluate_local_state(const Particle& particle, const GlobalParams& g, const
   s.R.resize(n);
   s.dR_dc.resize(n);
   s.dR_deta.resize(n);
+  if (g.has_base_params()) {
+    s.dlog_j0_ds.resize(n);
+    s.dlog_j0_dcstar.resize(n);
+  }
 
   const std::size_t n_poly = std::max(g.a.size() + 1, g.b.size()) + 1;
   std::vector<double> p(n_poly), dp(n_poly);
@@ -40,6 +44,10 @@ void evaluate_local_state(const Particle& particle, const GlobalParams& g, const
     s.R[i] = g.k0 * s.rate_per_k0[i];
     s.dR_dc[i] = s.R[i] * j0.dlog_j0;
     s.dR_deta[i] = g.k0 * k_j0 * bv.dg;
+    if (g.has_base_params()) {
+      s.dlog_j0_ds[i] = j0.dlog_ds;
+      s.dlog_j0_dcstar[i] = j0.dlog_dcstar;
+    }
   }
 
   if (g.D != 0.0 || with_flux) {

@@ -25,6 +25,8 @@ struct LocalState {
   Eigen::VectorXd rate_per_k0; ///< exp(theta_i) j0(c_i) g(eta_i) = dR_i / dk0
   Eigen::VectorXd R;           ///< reaction rate, > 0 inserts lithium
   Eigen::VectorXd dR_dc;       ///< partial dR_i/dc_i through j0 alone: R_i (ln j0)'(c_i)
+  Eigen::VectorXd dlog_j0_ds;  ///< d ln j0(c_i) / d j0_s (sized only for a logistic base)
+  Eigen::VectorXd dlog_j0_dcstar;  ///< d ln j0(c_i) / d j0_c (sized only for a logistic base)
   Eigen::VectorXd dR_deta;     ///< dR_i/deta_i (< 0 whenever k0 > 0)
   Eigen::VectorXd div;         ///< Cahn-Hilliard divergence without the factor D
   Eigen::VectorXd mobility;    ///< per edge: m((c_i + c_j)/2)

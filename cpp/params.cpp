@@ -38,7 +38,8 @@ J0Base parse_j0_base(const std::string& name) {
   if (name == "one") return J0Base::One;
   if (name == "sqrt") return J0Base::Sqrt;
   if (name == "asym") return J0Base::Asym;
-  throw std::invalid_argument("j0_base must be 'one', 'sqrt' or 'asym', got '" + name + "'");
+  if (name == "logistic") return J0Base::Logistic;
+  throw std::invalid_argument("j0_base must be 'one', 'sqrt', 'asym' or 'logistic', got '" + name + "'");
 }
 
 std::string to_string(J0Base base) {
@@ -46,6 +47,7 @@ std::string to_string(J0Base base) {
     case J0Base::One: return "one";
     case J0Base::Sqrt: return "sqrt";
     case J0Base::Asym: return "asym";
+    case J0Base::Logistic: return "logistic";
   }
   return "?";
 }
@@ -80,6 +82,10 @@ std::vector<std::string> GlobalParams::names() const {
   std::vector<std::string> out = {"k0", "alpha", "Omega", "kappa", "B", "D"};
   for (std::size_t m = 0; m < a.size(); ++m) out.push_back("a" + std::to_string(m + 1));
   for (std::size_t m = 0; m < b.size(); ++m) out.push_back("b" + std::to_string(m));
+  if (has_base_params()) {
+    out.push_back("j0_s");
+    out.push_back("j0_c");
+  }
   return out;
 }
 
@@ -92,6 +98,8 @@ void GlobalParams::validate() const {
   require_finite("D", D);
   for (double v : a) require_finite("a", v);
   for (double v : b) require_finite("b", v);
+  require_finite("j0_s", j0_s);
+  require_finite("j0_c", j0_c);
   if (k0 < 0) throw std::invalid_argument("parameter k0 must be >= 0, got " + std::to_string(k0));
   if (!(alpha > 0 && alpha < 1))
     throw std::invalid_argument("parameter alpha must lie in (0, 1), got " + std::to_string(alpha));

@@ -11,7 +11,10 @@ namespace pixelkinetics {
 enum class J0Base {
   One,   ///< j0_base = 1
   Sqrt,  ///< j0_base = sqrt(c (1 - c))
-  Asym   ///< j0_base = (1 - c) sqrt(c (1 - c))
+  Asym,  ///< j0_base = (1 - c) sqrt(c (1 - c))
+  /// j0_base = 1 / (1 + exp(s (c - c*))), with s = j0_s and c* = j0_c learned globals: an exchange current
+  /// that switches off across c* (layered oxides); s > 0 falls with lithium content
+  Logistic
 };
 
 /// Implicit time integrator (MODEL.md section 6).
@@ -42,9 +45,15 @@ struct GlobalParams {
   std::vector<double> a;  ///< Legendre corrections a_1..a_Ma of mu_h
   std::vector<double> b;  ///< Legendre coefficients b_0..b_Mb of ln j0
   J0Base j0_base = J0Base::Sqrt;
+  double j0_s = 10.0;    ///< steepness s of the logistic j0 base (used when j0_base is Logistic)
+  double j0_c = 0.5;     ///< centre c* of the logistic j0 base (used when j0_base is Logistic)
 
-  /// Number of entries of the global gradient: k0, alpha, Omega, kappa, B, D, a_1.., b_0..
-  int n_globals() const { return 6 + static_cast<int>(a.size() + b.size()); }
+  /// Whether the j0 base has its own parameters (j0_s, j0_c), which then close the gradient.
+  bool has_base_params() const { return j0_base == J0Base::Logistic; }
+  /// Position of j0_s in the gradient (j0_c follows); meaningful when has_base_params().
+  int base_first() const { return 6 + static_cast<int>(a.size() + b.size()); }
+  /// Number of entries of the global gradient: k0, alpha, Omega, kappa, B, D, a_1.., b_0.. (, j0_s, j0_c)
+  int n_globals() const { return base_first() + (has_base_params() ? 2 : 0); }
   /// Names of the gradient entries, in gradient order.
   std::vector<std::string> names() const;
   /// Throws std::invalid_argument naming the offending parameter.

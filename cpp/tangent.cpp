@@ -46,6 +46,8 @@ void parameter_tangent(const Particle& particle, const GlobalParams& g, const Ei
       for (int m = 1; m <= n_a; ++m) dmu_i += p[m] * dg[gidx::a_first + m - 1];
       for (int m = 0; m < n_b; ++m) dlog_rate += p[m] * dg[gidx::a_first + n_a + m];
     }
+    if (g.has_base_params())
+      dlog_rate += s.dlog_j0_ds[i] * dg[g.base_first()] + s.dlog_j0_dcstar[i] * dg[g.base_first() + 1];
     dmu[i] = dmu_i;
     out[i] = s.R[i] * dlog_rate + s.rate_per_k0[i] * dg[gidx::k0] + s.dR_deta[i] * dmu_i +
              s.div[i] * dg[gidx::D];

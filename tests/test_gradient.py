@@ -13,12 +13,16 @@ PARAMS = pk.Params(k0=0.03, alpha=0.45, Omega=3.0, kappa=1.5, B=0.7, D=0.0, a=[0
                    j0_base="sqrt")
 
 
-def flat_problem(scheme, D, driving, seed=3):
+#: The logistic j0 base of layered oxides, 1 / (1 + exp(j0_s (c - j0_c))), with a Legendre correction.
+LOGISTIC = PARAMS.replace(j0_base="logistic", j0_s=8.0, j0_c=0.45, b=[0.1, -0.2])
+
+
+def flat_problem(scheme, D, driving, seed=3, params=PARAMS):
     movies, _ = make_movies(n_particles=2, sites=(25, 40), n_frames=4, t_end=30.0, driving=driving,
-                            params=PARAMS.replace(D=D), noise=0.02, missing=0.05, scheme=scheme, n_sub=6,
+                            params=params.replace(D=D), noise=0.02, missing=0.05, scheme=scheme, n_sub=6,
                             seed=seed)
     problem = pk.Problem(movies, scheme=scheme, n_sub=6, sigma=0.02, lam_s=0.3, lam_0=0.1)
-    base = PARAMS.replace(D=D)
+    base = params.replace(D=D)
     names = base.names()
     sizes = [m.n_sites for m in movies]
 
@@ -62,6 +66,22 @@ def test_each_global_gradient_passes_taylor_test(index, name):
     direction[index] = 0.1 * max(abs(x0[index]), 0.1)
     rates = taylor_test(loss, x0, gradient(x0), direction, eps0=1e-2, n_halvings=4)
     assert rates.min() > 1.9, (name, rates)
+
+
+@pytest.mark.parametrize("driving", ["rate", "potential"])
+def test_logistic_j0_gradient_passes_taylor_test(driving):
+    loss, gradient, x0, n_globals = flat_problem("bdf2", 0.0, driving, params=LOGISTIC)
+    assert LOGISTIC.names()[-2:] == ["j0_s", "j0_c"] and n_globals == len(LOGISTIC.names())
+    rng = np.random.default_rng(12)
+    direction = rng.standard_normal(x0.size)
+    direction[:n_globals] *= 0.1 * np.maximum(np.abs(x0[:n_globals]), 0.1)
+    direction[5] = abs(direction[5])
+    assert taylor_test(loss, x0, gradient(x0), direction, eps0=1e-2, n_halvings=4).min() > 1.9
+    for index in (n_globals - 2, n_globals - 1):  # j0_s and j0_c alone
+        alone = np.zeros(x0.size)
+        alone[index] = 0.1 * abs(x0[index])
+        rates = taylor_test(loss, x0, gradient(x0), alone, eps0=1.0, n_halvings=4)
+        assert rates.min() > 1.9, (LOGISTIC.names()[index], rates)
 
 
 def test_wrong_gradient_fails_taylor_test():

@@ -13,12 +13,15 @@ from pixelkinetics.synthetic import make_movies
 PARAMS = pk.Params(k0=0.03, alpha=0.45, Omega=3.0, kappa=1.5, B=0.7, D=0.0, a=[0.2, -0.1], b=[0.1, -0.3, 0.2],
                    j0_base="sqrt")
 CASES = [("be", 0.0, "rate"), ("bdf2", 0.0, "rate"), ("be", 0.4, "rate"), ("bdf2", 0.4, "potential"),
-         ("be", 0.0, "potential")]
+         ("be", 0.0, "potential"), ("bdf2", 0.0, "logistic")]
 
 
 def zero_residual_problem(scheme, D, driving, seed=5):
-    """Noise-free movies from the solver itself: the fit's residuals vanish at the truth."""
+    """Noise-free movies from the solver itself: the fit's residuals vanish at the truth. Driving
+    "logistic" is rate driving with the logistic j0 base (its globals j0_s, j0_c in the product)."""
     params = PARAMS.replace(D=D)
+    if driving == "logistic":
+        params, driving = params.replace(j0_base="logistic", j0_s=8.0, j0_c=0.45), "rate"
     movies, truth = make_movies(n_particles=2, sites=(25, 40), n_frames=4, t_end=30.0, driving=driving,
                                 params=params, noise=0.0, scheme=scheme, n_sub=6, seed=seed)
     problem = pk.Problem(movies, scheme=scheme, n_sub=6, sigma=0.02, lam_s=0.3, lam_0=0.1, fit_initial=True)

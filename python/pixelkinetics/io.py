@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 
 from .movie import Movie
-from .params import SCALAR_NAMES, Params
+from .params import BASE_NAMES, SCALAR_NAMES, Params
 
 
 def _read(group: h5py.Group, name: str, path: str, required: bool = True) -> Optional[np.ndarray]:
@@ -132,8 +132,9 @@ def _params_from_attrs(attrs, where: str) -> Params:
     a = [float(attrs[f"a{m}"]) for m in range(1, 100) if f"a{m}" in attrs]
     b = [float(attrs[f"b{m}"]) for m in range(100) if f"b{m}" in attrs]
     base = attrs.get("j0_base", "sqrt")
+    extra = {n: float(attrs[n]) for n in BASE_NAMES if n in attrs}
     return Params(**{n: float(attrs[n]) for n in SCALAR_NAMES}, a=a, b=b,
-                  j0_base=base.decode() if isinstance(base, bytes) else str(base))
+                  j0_base=base.decode() if isinstance(base, bytes) else str(base), **extra)
 
 
 def _write_params(group: h5py.Group, params: Params) -> None:
