@@ -1,0 +1,185 @@
+"""Many particles in one electrode: population data, and the stability of a homogeneous population.
+
+A population is one constraint group of edge-less sites (MODEL.md section 1): every particle is one
+homogeneous site with its own rate factor theta_i, all share the electrode potential V(t), and the group
+mean is weighted by particle size. :meth:`Population.to_movie` turns it into the :class:`Movie` the solver,
+fitting and uncertainty code take unchanged (B = 0 for populations: the coherency term belongs inside one
+particle).
+
+Stability (electro-autocatalysis, "fictitious phase separation"): a homogeneous population at mean
+composition c driven at the current I = dc/dt has, for every zero-mean perturbation (which leaves V
+unchanged to first order), the growth rate
+
+    lambda(c, I) = dR/dc at fixed V = I (ln j0)'(c) + k0 j0(c) g'(eta) mu_h'(c),   k0 j0(c) g(eta) = I
+
+with g(eta) = exp(-alpha eta) - exp((1 - alpha) eta). The second term is stabilising wherever mu_h rises
+(no miscibility gap); the first destabilises when j0 grows in the direction the population moves. lambda > 0
+splits the population into lithium-rich and lithium-poor particles.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import List, Optional
+
+import h5py
+import numpy as np
+from scipy.optimize import brentq
+
+from .movie import CONCENTRATION_TOLERANCE, Movie
+from .params import Params
+
+KINDS = ("tracked", "snapshot")
+
+
+@dataclass
+class Population:
+    """Lithium fractions of N particles at T times.
+
+    fraction: (T, N), NaN where a particle is not measured; time: (T,) seconds, strictly increasing;
+    size: (N,) particle volumes (weights of the electrode mean; default equal); current: (T,) the imposed
+    dc/dt in 1/s, or voltage: (T,) the dimensionless electrode potential (potentiostatic driving);
+    kind: "tracked" (column n is the same particle in every frame) or "snapshot" (unlinked particles per
+    frame, as from quenched electrodes: only the distribution of each frame is compared).
+    """
+
+    name: str
+    fraction: np.ndarray
+    time: np.ndarray
+    size: Optional[np.ndarray] = None
+    current: Optional[np.ndarray] = None
+    voltage: Optional[np.ndarray] = None
+    kind: str = "tracked"
+
+    def __post_init__(self) -> None:
+        where = f"population {self.name!r}"
+        self.fraction = np.asarray(self.fraction, dtype=np.float64)
+        self.time = np.asarray(self.time, dtype=np.float64)
+        if self.fraction.ndim != 2:
+            raise ValueError(f"{where}: fraction must be 2-D (T, N), got shape {self.fraction.shape}")
+        T, N = self.fraction.shape
+        if T < 2 or N < 1:
+            raise ValueError(f"{where}: fraction needs at least 2 frames and 1 particle, got shape {(T, N)}")
+        if self.time.shape != (T,):
+            raise ValueError(f"{where}: time must have shape ({T},) to match fraction, got {self.time.shape}")
+        if not np.all(np.isfinite(self.time)) or np.any(np.diff(self.time) <= 0):
+            raise ValueError(f"{where}: time must be finite and strictly increasing")
+        if self.kind not in KINDS:
+            raise ValueError(f"{where}: kind must be one of {KINDS}, got {self.kind!r}")
+        observed = self.fraction[np.isfinite(self.fraction)]
+        tol = CONCENTRATION_TOLERANCE
+        if observed.size and (observed.min() < -tol or observed.max() > 1 + tol):
+            raise ValueError(f"{where}: fraction must lie in [0, 1] (noise up to {tol} allowed), got values in "
+                             f"[{observed.min():.4g}, {observed.max():.4g}]")
+        empty = np.flatnonzero(~np.isfinite(self.fraction).any(axis=1))
+        if empty.size:
+            raise ValueError(f"{where}: fraction frame {int(empty[0])} has no measured particle")
+        if self.size is not None:
+            self.size = np.asarray(self.size, dtype=np.float64)
+            if self.size.shape != (N,) or not np.all(np.isfinite(self.size) & (self.size > 0)):
+                raise ValueError(f"{where}: size must hold {N} positive particle volumes, got shape "
+                                 f"{self.size.shape}")
+        if self.current is not None and self.voltage is not None:
+            raise ValueError(f"{where}: give the current or the voltage, not both")
+        for field in ("current", "voltage"):
+            value = getattr(self, field)
+            if value is not None:
+                value = np.asarray(value, dtype=np.float64)
+                if value.shape != (T,) or not np.all(np.isfinite(value)):
+                    raise ValueError(f"{where}: {field} must be {T} finite values, got shape {value.shape}")
+                setattr(self, field, value)
+
+    @property
+    def shape(self):
+        """(T, N)"""
+        return self.fraction.shape
+
+    @property
+    def driving(self) -> str:
+        return "potential" if self.voltage is not None else "rate"
+
+    def to_movie(self) -> Movie:
+        """The population as a :class:`Movie` of N edge-less sites in one row, weighted by size: what the
+        solver, ``fit`` and ``uq`` take. Rate driving follows the observed size-weighted means."""
+        T, N = self.shape
+        return Movie(self.name, np.ones((1, N), dtype=bool), self.fraction[:, None, :], self.time,
+                     voltage=self.voltage, driving=self.driving,
+                     site_weight=None if self.size is None else self.size[None, :], connect=False)
+
+
+def load_populations(path: "str | os.PathLike") -> List[Population]:
+    """Every population under ``/populations`` of an HDF5 file; errors name the file and the dataset."""
+    from .io import _open, _read
+
+    path = os.fspath(path)
+    with _open(path) as f:
+        if "populations" not in f or not isinstance(f["populations"], h5py.Group):
+            raise ValueError(f"{path}: group /populations is missing")
+        out = []
+        for name, g in f["populations"].items():
+            if not isinstance(g, h5py.Group):
+                raise ValueError(f"{path}: {g.name} must be a group of datasets")
+            kind = g.attrs.get("kind", "tracked")
+            try:
+                out.append(Population(name=name, fraction=_read(g, "fraction", path), time=_read(g, "time", path),
+                                      size=_read(g, "size", path, required=False),
+                                      current=_read(g, "current", path, required=False),
+                                      voltage=_read(g, "voltage", path, required=False),
+                                      kind=kind.decode() if isinstance(kind, bytes) else str(kind)))
+            except ValueError as exc:
+                what = str(exc).removeprefix(f"population {name!r}: ")
+                raise ValueError(f"{path}: {g.name}/{what}") from None
+            except TypeError as exc:  # non-numeric data
+                raise ValueError(f"{path}: {g.name}: datasets must be numeric ({exc})") from None
+        if not out:
+            raise ValueError(f"{path}: /populations holds no population")
+        return out
+
+
+def write_populations(path: "str | os.PathLike", populations: List[Population], truth=None) -> None:
+    """Write populations (and an optional synthetic ``/truth``) atomically."""
+    from .io import _write_truth, atomic_h5
+
+    with atomic_h5(path) as f:
+        for p in populations:
+            g = f.create_group(f"populations/{p.name}")
+            g["fraction"] = p.fraction
+            g["time"] = p.time
+            g.attrs["kind"] = p.kind
+            for field in ("size", "current", "voltage"):
+                if getattr(p, field) is not None:
+                    g[field] = getattr(p, field)
+        if truth is not None:
+            _write_truth(f, truth)
+
+
+# -- stability of a homogeneous population ---------------------------------------------------------
+def _butler_volmer(alpha: float, eta: float):
+    return np.exp(-alpha * eta) - np.exp((1 - alpha) * eta), -alpha * np.exp(-alpha * eta) - (1 - alpha) * np.exp(
+        (1 - alpha) * eta)
+
+
+def overpotential(params: Params, c: float, current: float) -> float:
+    """The overpotential eta at which a particle of composition c reacts at rate ``current`` (1/s):
+    k0 j0(c) g(eta) = current (g falls monotonically from +inf to -inf, so eta is unique)."""
+    target = current / (params.k0 * float(params.j0(c)))
+    lo, hi = -1.0, 1.0
+    while _butler_volmer(params.alpha, lo)[0] < target:
+        lo *= 2
+    while _butler_volmer(params.alpha, hi)[0] > target:
+        hi *= 2
+    return brentq(lambda e: _butler_volmer(params.alpha, e)[0] - target, lo, hi, xtol=1e-14, rtol=1e-14)
+
+
+def growth_rate(params: Params, c: float, current: float, dc: float = 1e-6) -> float:
+    """lambda(c, I) of the module docstring, in 1/s: > 0 where a homogeneous population splits."""
+    eta = overpotential(params, c, current)
+    _, dg = _butler_volmer(params.alpha, eta)
+    dlog_j0 = (np.log(params.j0(c + dc)) - np.log(params.j0(c - dc))) / (2 * dc)
+    dmu_h = (params.mu_h(c + dc) - params.mu_h(c - dc)) / (2 * dc)
+    return float(current * dlog_j0 + params.k0 * params.j0(c) * dg * dmu_h)
+
+
+def phase_diagram(params: Params, currents: np.ndarray, compositions: np.ndarray) -> np.ndarray:
+    """(len(currents), len(compositions)) growth rates; the population splits where they are > 0."""
+    return np.array([[growth_rate(params, c, i) for c in compositions] for i in currents])

@@ -1,0 +1,90 @@
+"""Populations: N homogeneous particles sharing one electrode potential (edge-less sites of one group,
+mean weighted by size). A homogeneous population at composition c driven at current I = dc/dt grows
+zero-mean perturbations at the rate lambda = dR/dc at fixed V = I (ln j0)'(c) + k0 j0 g'(eta) mu_h'(c);
+the solver's own dynamics of a two-particle population must show that rate. Population files are
+validated with errors that name the file and the dataset."""
+import h5py
+import numpy as np
+import pytest
+
+import pixelkinetics as pk
+from pixelkinetics.population import Population, growth_rate, load_populations, phase_diagram, write_populations
+
+#: A layered oxide without a miscibility gap (Omega < 2) and an exchange current that falls with lithium.
+NMC = pk.Params(k0=0.05, alpha=0.5, Omega=1.0, kappa=0.0, B=0.0, D=0.0, b=[0.0], j0_base="logistic", j0_s=12.0,
+                j0_c=0.5)
+
+
+def _simulated_split(c, current, delta=1e-4, window=0.004):
+    """Measured growth rate of a +-delta perturbation of two equal particles while the mean moves by
+    ``window`` under the current."""
+    t_end = window / abs(current)
+    time = np.linspace(0.0, t_end, 3)
+    means = c + current * time
+    fraction = np.tile(means[:, None], (1, 2))
+    fraction[0] = [c + delta, c - delta]
+    movie = Population("p", fraction, time).to_movie()
+    out = pk.Problem([movie], scheme="bdf2", n_sub=200, newton_tol=1e-14).simulate(NMC)["p"][:, 0, :]
+    spread = (out[:, 0] - out[:, 1]) / 2
+    return np.log(spread[-1] / spread[0]) / t_end, c + current * t_end / 2
+
+
+@pytest.mark.parametrize("c, current", [(0.6, -2e-3), (0.45, -2e-3), (0.5, 2e-3), (0.3, -5e-4), (0.8, -5e-3)])
+def test_growth_rate_of_the_analysis_is_that_of_the_solver(c, current):
+    measured, c_mid = _simulated_split(c, current)
+    predicted = growth_rate(NMC, c_mid, current)
+    assert measured == pytest.approx(predicted, rel=0.03, abs=2e-4 * NMC.k0)
+
+
+def test_delithiation_splits_and_lithiation_does_not_for_a_falling_j0():
+    currents = np.array([-5e-3, -1e-3, 1e-3, 5e-3])
+    lam = phase_diagram(NMC, currents, np.linspace(0.2, 0.8, 7))
+    assert (lam[:2] > 0).any() and (lam[2:] < 0).all()
+
+
+def _write(path, **fields):
+    with h5py.File(path, "w") as f:
+        g = f.create_group("populations/cells")
+        for k, v in fields.items():
+            if k == "kind":
+                g.attrs["kind"] = v
+            else:
+                g[k] = v
+
+
+GOOD = dict(fraction=np.full((3, 4), 0.5), time=[0.0, 1.0, 2.0])
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(fraction=np.full(4, 0.5)), r"/populations/cells/fraction must be 2-D \(T, N\)"),
+    (dict(time=[0.0, 1.0]), r"/populations/cells/time must have shape \(3,\)"),
+    (dict(time=[0.0, 2.0, 1.0]), r"/populations/cells/time must be finite and strictly increasing"),
+    (dict(fraction=np.full((3, 4), 3.0)), r"/populations/cells/fraction must lie in \[0, 1\]"),
+    (dict(fraction=np.vstack([np.full(4, 0.5), np.full(4, np.nan), np.full(4, 0.5)])),
+     r"/populations/cells/fraction frame 1 has no measured particle"),
+    (dict(size=[1.0, -1.0, 1.0, 1.0]), r"/populations/cells/size must hold 4 positive particle volumes"),
+    (dict(current=[1.0, 1.0]), r"/populations/cells/current must be 3 finite values"),
+    (dict(current=[1.0] * 3, voltage=[0.0] * 3), r"/populations/cells/give the current or the voltage"),
+    (dict(kind="quenched"), r"/populations/cells/kind must be one of"),
+    (dict(time=None), r"dataset /populations/cells/time is missing"),
+])
+def test_bad_population_files_name_file_and_dataset(tmp_path, change, message):
+    fields = dict(GOOD, **change)
+    fields = {k: v for k, v in fields.items() if v is not None}
+    path = tmp_path / "pop.h5"
+    _write(path, **fields)
+    with pytest.raises(ValueError, match=r"pop\.h5: " + message):
+        load_populations(path)
+
+
+def test_population_file_round_trip_and_movie(tmp_path):
+    rng = np.random.default_rng(0)
+    p = Population("cells", rng.uniform(0.2, 0.8, (4, 6)), np.arange(4.0), size=rng.uniform(1, 2, 6),
+                   current=np.full(4, -1e-3), kind="snapshot")
+    write_populations(tmp_path / "pop.h5", [p])
+    q = load_populations(tmp_path / "pop.h5")[0]
+    np.testing.assert_array_equal(q.fraction, p.fraction)
+    assert q.kind == "snapshot" and q.driving == "rate"
+    m = q.to_movie()
+    assert m.shape == (4, 1, 6) and not m.connect and m.n_sites == 6
+    np.testing.assert_array_equal(m.site_weight[0], p.size)
