@@ -20,6 +20,10 @@ class Movie:
     voltage (T,) dimensionless potential for potentiostatic driving, carbon_thickness (H, W), and
     site_weight (H, W) weights of the group mean (particle volumes of a population).
     ``connect=False`` makes the masked pixels independent sites without edges (a population).
+    ``matching="quantile"`` marks unlinked observations (snapshots of a population: the columns of a frame
+    are not the same particles from frame to frame): the loss then compares each frame's distribution,
+    the k-th smallest model value with the observed quantile at level (k + 1/2) / N (a 1-D Wasserstein
+    distance), re-matched at every evaluation.
     """
 
     name: str
@@ -33,6 +37,7 @@ class Movie:
     pixel_size_nm: Optional[float] = None
     site_weight: Optional[np.ndarray] = None
     connect: bool = True
+    matching: str = "tracked"
 
     def __post_init__(self) -> None:
         where = f"movie {self.name!r}"
@@ -59,6 +64,11 @@ class Movie:
                              f"<= time[{f - 1}] = {self.time[f - 1]}")
         if not self.mask.any():
             raise ValueError(f"{where}: mask is empty (no particle pixels)")
+        if self.matching not in ("tracked", "quantile"):
+            raise ValueError(f"{where}: matching must be 'tracked' or 'quantile', got {self.matching!r}")
+        if self.matching == "quantile" and self.sigma is not None:
+            raise ValueError(f"{where}: a per-pixel sigma has no meaning for unlinked (quantile-matched) "
+                             "observations; give the fit's sigma")
         if self.driving not in ("rate", "potential"):
             raise ValueError(f"{where}: driving must be 'rate' or 'potential', got {self.driving!r}")
         values = self.concentration[:, self.mask]

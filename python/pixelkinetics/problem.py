@@ -103,12 +103,35 @@ class Linearization:
 
 
 def initial_condition(movie: Movie) -> np.ndarray:
-    """c^0 on the sites: missing first-frame pixels take the observed mean, then clip into (0, 1)."""
+    """c^0 on the sites: missing first-frame pixels take the observed mean, then clip into (0, 1). Unlinked
+    (quantile-matched) observations give the frame-0 quantiles at levels (k + 1/2) / N instead."""
     c0 = movie.concentration[0][movie.mask].copy()
     missing = ~np.isfinite(c0)
+    if movie.matching == "quantile":
+        values = np.sort(c0[~missing])
+        c0 = np.interp((np.arange(c0.size) + 0.5) / c0.size, (np.arange(values.size) + 0.5) / values.size, values)
+        return np.clip(c0, EPS, 1.0 - EPS)
     if missing.any():
         c0[missing] = np.mean(c0[~missing])
     return np.clip(c0, EPS, 1.0 - EPS)
+
+
+def quantile_match(observed: np.ndarray, model: np.ndarray):
+    """(observations, weights) per frame and site for unlinked observations ``observed`` (T, N) with NaN
+    where nothing was measured: site i of frame f meets the observed quantile at level (r + 1/2) / N,
+    r the rank of model[f, i] in its frame, with weight n_f / N (n_f measured values)."""
+    T, N = model.shape
+    out = np.zeros((T, N))
+    weight = np.zeros((T, N))
+    levels = (np.arange(N) + 0.5) / N
+    for f in range(T):
+        values = np.sort(observed[f][np.isfinite(observed[f])])
+        if not values.size:
+            continue
+        order = np.argsort(model[f], kind="stable")
+        out[f, order] = np.interp(levels, (np.arange(values.size) + 0.5) / values.size, values)
+        weight[f] = values.size / N
+    return out, weight
 
 
 def _weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
@@ -158,9 +181,17 @@ class Problem:
         if comm is not None and comm.Get_size() > 1:
             self.shards = Shards(comm, [m.n_sites for m in self.movies], [m.shape[0] for m in self.movies],
                                  [m.n_sites * max(m.shape[0] - 1, 1) * n_sub for m in self.movies])
+        self._h = h
+        #: movies whose observations are matched by quantile at every evaluation (snapshot populations)
+        self._quantile = [k for k, m in enumerate(self.movies) if m.matching == "quantile"]
+        if self._quantile and self.shards is not None:
+            raise ValueError("snapshot (quantile-matched) populations are not shared over MPI ranks; "
+                             "fit them in one process")
         local = self._local(list(zip(self.movies, self.obs_weights)))
         # Each rank builds its own particles: an invalid one must fail every rank, not its owner alone.
-        self._batch = agree(comm, lambda: _core.Batch([self._core_particle(m, w, h) for m, w in local]))
+        self._particles = agree(comm, lambda: [self._core_particle(m, w, h) for m, w in local])
+        self._batch = _core.Batch(self._particles)
+        self._matched_at = None
 
     # -- set-up ------------------------------------------------------------------------------------
     def _observation_weight(self, m: Movie) -> np.ndarray:
@@ -171,20 +202,43 @@ class Problem:
             obs_weight = np.where(obs_weight > 0, (self.settings.sigma / np.where(obs_weight > 0, s, 1.0)) ** 2, 0.0)
         return obs_weight
 
-    def _core_particle(self, m: Movie, obs_weight: np.ndarray, h: float) -> "_core.Particle":
+    def _core_particle(self, m: Movie, obs_weight: np.ndarray, h: float,
+                       observed: Optional[np.ndarray] = None) -> "_core.Particle":
         mask = m.mask
         T = m.shape[0]
         weight = np.ones(m.n_sites) if m.site_weight is None else m.site_weight[mask]
-        observed = m.concentration[:, mask]
+        drive_source = m.concentration[:, mask]
+        observed = drive_source if observed is None else observed
         c0 = initial_condition(m)
         if m.driving == "rate":
             drive = np.array([_weighted_mean(c0, weight)] +
-                             [_weighted_mean(observed[f], weight) for f in range(1, T)])
+                             [_weighted_mean(drive_source[f], weight) for f in range(1, T)])
             drive = np.clip(drive, EPS, 1.0 - EPS)
         else:
             drive = m.voltage
         return _core.Particle(m.name, mask.astype(np.uint8), h, m.connect, weight, c0, m.time, m.driving,
                               drive, np.where(obs_weight > 0, observed, 0.0), obs_weight)
+
+    def _rematch(self, p: Params, theta: Sequence[np.ndarray], c0: Sequence[np.ndarray]) -> None:
+        """Re-assign the observations of quantile-matched movies to their sites by the rank of the model's
+        values at (p, theta, c0): the k-th smallest model value of a frame meets the observed quantile at
+        level (k + 1/2) / N, weighted n_f / N so that a frame counts as many observations as it has. The
+        loss is then the squared 1-D Wasserstein distance per frame; it is continuous where ranks swap (tied
+        values meet the same quantiles), and its gradient is that of the matched least squares."""
+        if not self._quantile:
+            return
+        key = (tuple(p.values().values()), p.j0_base) + tuple(np.asarray(t).tobytes() for t in theta) + tuple(
+            np.asarray(c).tobytes() for c in c0)
+        if key == self._matched_at:
+            return
+        frames = self._batch.simulate(p.to_core(), list(theta), self.settings, list(c0))
+        for k in self._quantile:
+            m = self.movies[k]
+            model = np.asarray(frames[k]["concentration"])
+            observed, weight = quantile_match(m.concentration[:, m.mask], model)
+            self._particles[k] = self._core_particle(m, weight, self._h, observed)
+        self._batch = _core.Batch(self._particles)
+        self._matched_at = key
 
     @property
     def names(self) -> List[str]:
@@ -288,7 +342,9 @@ class Problem:
 
     def loss(self, p: Params, theta: Optional[Mapping[str, np.ndarray]] = None,
              c0: Optional[Mapping[str, np.ndarray]] = None) -> float:
-        results = self._batch_call("loss", p, self.theta_vectors(theta), self.c0_vectors(c0), _LOSS)
+        theta_v, c0_v = self.theta_vectors(theta), self.c0_vectors(c0)
+        self._rematch(p, theta_v, c0_v)
+        results = self._batch_call("loss", p, theta_v, c0_v, _LOSS)
         return float(sum(r["loss"] for r in results))
 
     def loss_and_gradient(self, p: Params, theta: Optional[Mapping[str, np.ndarray]] = None
@@ -308,6 +364,7 @@ class Problem:
                  ) -> Evaluation:
         """Loss and gradient on site vectors, optionally from given initial states ``c0`` (site vectors).
         Particle contributions are summed in particle order, so the result does not depend on threads."""
+        self._rematch(p, theta, [] if c0 is None else c0)
         results = self._batch_call("loss_and_gradient", p, theta, [] if c0 is None else c0, _LOSS + _GRADIENT)
         return self._evaluation(results)
 
@@ -315,6 +372,7 @@ class Problem:
                   with_gradient: bool = True) -> Linearization:
         """Solve at (p, theta, c0) (site vectors) and keep the solutions for Gauss-Newton Hessian-vector
         products; ``with_gradient`` also gives the loss gradient there (``.evaluation``)."""
+        self._rematch(p, theta, [] if c0 is None else c0)
         return Linearization(self, p, theta, c0, with_gradient)
 
     @classmethod
