@@ -8,32 +8,38 @@ import numpy as np
 import pytest
 
 import pixelkinetics as pk
-from pixelkinetics.population import Population, growth_rate, load_populations, phase_diagram, write_populations
+from pixelkinetics.population import (
+    Population,
+    growth_rate,
+    load_populations,
+    phase_diagram,
+    simulated_growth_rate,
+    write_populations,
+)
 
 #: A layered oxide without a miscibility gap (Omega < 2) and an exchange current that falls with lithium.
 NMC = pk.Params(k0=0.05, alpha=0.5, Omega=1.0, kappa=0.0, B=0.0, D=0.0, b=[0.0], j0_base="logistic", j0_s=12.0,
                 j0_c=0.5)
 
 
-def _simulated_split(c, current, delta=1e-4, window=0.004):
-    """Measured growth rate of a +-delta perturbation of two equal particles while the mean moves by
-    ``window`` under the current."""
-    t_end = window / abs(current)
-    time = np.linspace(0.0, t_end, 3)
-    means = c + current * time
-    fraction = np.tile(means[:, None], (1, 2))
-    fraction[0] = [c + delta, c - delta]
-    movie = Population("p", fraction, time).to_movie()
-    out = pk.Problem([movie], scheme="bdf2", n_sub=200, newton_tol=1e-14).simulate(NMC)["p"][:, 0, :]
-    spread = (out[:, 0] - out[:, 1]) / 2
-    return np.log(spread[-1] / spread[0]) / t_end, c + current * t_end / 2
-
-
 @pytest.mark.parametrize("c, current", [(0.6, -2e-3), (0.45, -2e-3), (0.5, 2e-3), (0.3, -5e-4), (0.8, -5e-3)])
 def test_growth_rate_of_the_analysis_is_that_of_the_solver(c, current):
-    measured, c_mid = _simulated_split(c, current)
+    measured, c_mid = simulated_growth_rate(NMC, c, current)
     predicted = growth_rate(NMC, c_mid, current)
     assert measured == pytest.approx(predicted, rel=0.03, abs=2e-4 * NMC.k0)
+
+
+def test_instability_boundary_agrees_with_simulations_on_a_10_by_10_grid():
+    """Currents of both signs over 1.5 decades, compositions 0.15..0.85: the spread of a simulated
+    population grows exactly where the analysis says lambda > 0, and at its rate."""
+    currents = np.concatenate([-np.geomspace(5e-4, 2e-2, 5), np.geomspace(5e-4, 2e-2, 5)])
+    grid = [(i, c) for i in currents for c in np.linspace(0.15, 0.85, 10)]
+    simulated = [simulated_growth_rate(NMC, c, i) for i, c in grid]
+    predicted = np.array([growth_rate(NMC, c_mid, i) for (i, _), (_, c_mid) in zip(grid, simulated)])
+    measured = np.array([rate for rate, _ in simulated])
+    assert 10 <= np.sum(predicted > 0) <= 90          # a real boundary crosses the grid
+    np.testing.assert_array_equal(measured > 0, predicted > 0)
+    np.testing.assert_allclose(measured, predicted, rtol=1e-2, atol=1e-5)
 
 
 def test_delithiation_splits_and_lithiation_does_not_for_a_falling_j0():

@@ -187,6 +187,23 @@ def phase_diagram(params: Params, currents: np.ndarray, compositions: np.ndarray
     return np.array([[growth_rate(params, c, i) for c in compositions] for i in currents])
 
 
+def simulated_growth_rate(params: Params, c: float, current: float, delta: float = 1e-4, window: float = 0.004,
+                          n_sub: int = 200):
+    """(growth rate, mean composition it belongs to) of a +-``delta`` split of two equal particles
+    simulated by the core at ``current`` while the mean moves by ``window``: the solver's own answer to
+    :func:`growth_rate`."""
+    from .problem import Problem
+
+    t_end = window / abs(current)
+    time = np.linspace(0.0, t_end, 3)
+    fraction = np.tile((c + current * time)[:, None], (1, 2))
+    fraction[0] = [c + delta, c - delta]
+    movie = Population("pair", fraction, time).to_movie()
+    out = Problem([movie], scheme="bdf2", n_sub=n_sub, newton_tol=1e-14).simulate(params)["pair"][:, 0, :]
+    spread = (out[:, 0] - out[:, 1]) / 2
+    return float(np.log(spread[-1] / spread[0]) / t_end), c + current * t_end / 2
+
+
 # -- synthetic populations -------------------------------------------------------------------------
 def synthetic_population(params: Params, n_particles: int = 60, n_frames: int = 8, current: float = -2e-3,
                          c_start: float = 0.9, spread: float = 0.02, theta_std: float = 0.3, noise: float = 0.01,
