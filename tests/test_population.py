@@ -169,3 +169,28 @@ def test_tracked_populations_recover_the_logistic_exchange_current():
     truth = NMC.values()
     for name, low, high in zip(posterior.free, posterior.lower, posterior.upper):
         assert low <= truth[name] <= high, (name, low, high)
+
+
+def test_population_files_go_through_fit_and_simulate_commands(tmp_path):
+    import subprocess
+    import sys
+
+    from pixelkinetics.population import synthetic_population
+
+    pop, _ = synthetic_population(NMC, n_particles=20, n_frames=5, current=-3e-3, c_start=0.8, seed=4, name="cells")
+    write_populations(tmp_path / "pop.h5", [pop])
+    (tmp_path / "fit.toml").write_text(
+        '[model]\nk0 = 0.03\nalpha = 0.5\nOmega = 1.0\nkappa = 0.0\nB = 0.0\nb = [0.0]\nj0_base = "logistic"\n'
+        'j0_s = 8.0\nj0_c = 0.45\n[fit]\nfree = ["k0", "j0_s", "j0_c"]\nlam_s = 0.0\nlam_0 = 10.0\nsigma = 0.01\n')
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "pixelkinetics", *args], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=300)
+
+    r = run("fit", "pop.h5", "-o", "res.h5", "--config", "fit.toml", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert "j0_s" in r.stdout
+    r = run("simulate", "pop.h5", "-o", "model.h5", "--results", "res.h5")
+    assert r.returncode == 0, r.stderr
+    back = load_populations(tmp_path / "model.h5")[0]
+    assert back.shape == pop.shape and back.kind == "tracked"

@@ -234,8 +234,9 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from .io import load_movies, load_results, write_movies
-    from .movie import Movie
     from .problem import Problem
 
     movies = load_movies(args.data)
@@ -250,9 +251,10 @@ def _simulate(args: argparse.Namespace) -> int:
         c0 = {n: p.c0 for n, p in results.particles.items() if n in theta}
     problem = Problem(movies, scheme=config.scheme, n_sub=config.n_sub, newton_tol=config.newton_tol)
     solution = problem.solve(params, theta, c0)
-    out = [Movie(m.name, m.mask, solution.concentration[m.name], m.time, voltage=solution.voltage[m.name]
-                 if m.driving == "potential" else m.voltage, driving=m.driving,
-                 carbon_thickness=m.carbon_thickness, pixel_size_nm=m.pixel_size_nm) for m in movies]
+    # The data's movies with the model's frames: populations stay populations, every particle tracked.
+    out = [dataclasses.replace(m, concentration=solution.concentration[m.name], sigma=None, matching="tracked",
+                               voltage=solution.voltage[m.name] if m.driving == "potential" else m.voltage)
+           for m in movies]
     write_movies(args.output, out)
     s = solution.stats
     print(f"wrote {args.output}: {len(out)} simulated particles ({s['n_steps']} steps, {s['n_newton']} Newton "

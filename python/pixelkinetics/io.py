@@ -37,7 +37,8 @@ def _open(path: str) -> h5py.File:
 
 
 def load_movies(path: "str | os.PathLike", group: str = "/") -> List[Movie]:
-    """Read every particle under ``<group>/particles`` of an HDF5 movie file.
+    """Read every particle under ``<group>/particles`` of an HDF5 movie file, and every population under
+    ``/populations`` (:mod:`pixelkinetics.population`) as an edge-less movie.
 
     Raises ValueError naming the file and the dataset for anything that is missing or malformed.
     """
@@ -46,7 +47,10 @@ def load_movies(path: "str | os.PathLike", group: str = "/") -> List[Movie]:
         if group not in f:
             raise ValueError(f"{path}: group {group} not found")
         root = f[group]
+        has_populations = group == "/" and "populations" in f
         if "particles" not in root or not isinstance(root["particles"], h5py.Group):
+            if has_populations:
+                return _population_movies(path)
             raise ValueError(f"{path}: group {root.name.rstrip('/')}/particles is missing")
         movies = []
         for name, g in root["particles"].items():
@@ -73,7 +77,30 @@ def load_movies(path: "str | os.PathLike", group: str = "/") -> List[Movie]:
                 raise ValueError(f"{path}: {g.name}/{what}") from None
         if not movies:
             raise ValueError(f"{path}: {root.name.rstrip('/')}/particles holds no particle")
-        return movies
+    if has_populations:
+        movies += _population_movies(path)
+        names = [m.name for m in movies]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"{path}: {twice} name both a particle and a population")
+    return movies
+
+
+def _write_population_movie(f: h5py.File, m: Movie) -> None:
+    g = f.create_group(f"populations/{m.name}")
+    g["fraction"] = m.concentration[:, 0, :]
+    g["time"] = m.time
+    g.attrs["kind"] = "snapshot" if m.matching == "quantile" else "tracked"
+    if m.site_weight is not None:
+        g["size"] = m.site_weight[0]
+    if m.driving == "potential":
+        g["voltage"] = m.voltage
+
+
+def _population_movies(path: str) -> List[Movie]:
+    from .population import load_populations
+
+    return [p.to_movie() for p in load_populations(path)]
 
 
 @contextmanager
@@ -148,6 +175,9 @@ def write_movies(path: "str | os.PathLike", movies, truth=None, extra=None) -> N
     atomically (:func:`atomic_h5`); ``extra(file)`` adds more groups before the rename."""
     with atomic_h5(path) as f:
         for m in movies:
+            if not m.connect and m.mask.shape[0] == 1 and m.mask.all():  # a population (Population.to_movie)
+                _write_population_movie(f, m)
+                continue
             g = f.create_group(f"particles/{m.name}")
             g.create_dataset("concentration", data=m.concentration, compression="gzip")
             g["mask"] = m.mask.astype(np.uint8)
