@@ -398,6 +398,32 @@ def _synth_stacks(args: argparse.Namespace) -> int:
     return 0
 
 
+#: A layered oxide without a miscibility gap whose exchange current falls steeply with lithium content.
+NMC_DEMO = dict(k0=0.05, alpha=0.5, Omega=1.0, kappa=0.0, B=0.0, D=0.0, b=[0.0], j0_base="logistic", j0_s=40.0,
+                j0_c=0.5)
+
+
+def _stability(args: argparse.Namespace) -> int:
+    from .params import Params
+    from .stability_plot import stability_figure, stability_map
+
+    params = _load_config(args.config).initial if args.config else Params(**NMC_DEMO)
+    if params.B != 0 or params.D != 0:
+        raise ValueError(f"{args.config}: a population has B = 0 and D = 0 (homogeneous particles without "
+                         f"coherency strain), got B = {params.B}, D = {params.D}")
+    currents = np.concatenate([-np.geomspace(args.max_current, args.max_current / 100, args.grid // 2),
+                               np.geomspace(args.max_current / 100, args.max_current, args.grid - args.grid // 2)])
+    compositions = np.linspace(0.15, 0.85, args.grid)
+    t0 = time.perf_counter()
+    result = stability_map(params, currents, compositions, n_particles=args.particles)
+    stability_figure(params, result, args.output)
+    print(f"pixelkinetics stability: j0 base {params.j0_base}, {args.grid} x {args.grid} points, "
+          f"{args.particles} particles each ({time.perf_counter() - t0:.1f} s)")
+    print("\n".join("  " + line for line in result.summary()))
+    print(f"  wrote {args.output}")
+    return 0
+
+
 def _add_synth_options(p: argparse.ArgumentParser, particles: int, sites: List[int]) -> None:
     p.add_argument("--particles", type=int, default=particles, help=f"number of particles (default {particles})")
     p.add_argument("--sites", type=int, nargs=2, default=sites, metavar=("MIN", "MAX"), help="pixels per particle")
@@ -513,6 +539,16 @@ def build_parser() -> argparse.ArgumentParser:
     synth_stacks.add_argument("--i0-rate", type=float, default=2e6, help="incident counts per second (default 2e6)")
     synth_stacks.add_argument("--dwell", type=float, default=2e-3, help="dwell per pixel in seconds (default 2e-3)")
     synth_stacks.set_defaults(run=_synth_stacks)
+
+    stability = sub.add_parser("stability", help="where a driven population splits: analytic diagram over "
+                                                 "(current, composition) next to simulated populations")
+    stability.add_argument("-o", "--output", required=True, help="PNG figure to write")
+    stability.add_argument("--config", help="TOML file whose [model] holds the parameters (default: a layered "
+                                            "oxide with a logistic j0, s = 40, c* = 0.5)")
+    stability.add_argument("--grid", type=int, default=10, help="points per axis (default 10)")
+    stability.add_argument("--max-current", type=float, default=5e-2, help="largest |dc/dt| in 1/s (default 5e-2)")
+    stability.add_argument("--particles", type=int, default=100, help="particles per simulated population")
+    stability.set_defaults(run=_stability)
 
     info = sub.add_parser("info", help="summarise a movie or results file")
     info.add_argument("data", help="HDF5 file")

@@ -187,6 +187,14 @@ def phase_diagram(params: Params, currents: np.ndarray, compositions: np.ndarray
     return np.array([[growth_rate(params, c, i) for c in compositions] for i in currents])
 
 
+def log_amplification(params: Params, c_start: float, c_end: float, current: float) -> float:
+    """ln of the factor by which the linear analysis grows a small spread while the mean moves from
+    ``c_start`` to ``c_end`` at ``current``: the integral of lambda dt = lambda dc / I."""
+    from scipy.integrate import quad
+
+    return float(quad(lambda c: growth_rate(params, c, current) / current, c_start, c_end, limit=200)[0])
+
+
 def simulated_growth_rate(params: Params, c: float, current: float, delta: float = 1e-4, window: float = 0.004,
                           n_sub: int = 200):
     """(growth rate, mean composition it belongs to) of a +-``delta`` split of two equal particles
@@ -237,3 +245,34 @@ def synthetic_population(params: Params, n_particles: int = 60, n_frames: int = 
     population = Population(name, noisy, time, size=None if kind == "snapshot" else size,
                             current=np.full(n_frames, current), kind=kind)
     return population, dict(params=params, theta=theta, clean=clean, size=size)
+
+
+def bimodality(fractions: np.ndarray) -> float:
+    """Sarle's bimodality coefficient (skewness^2 + 1) / (kurtosis + 3 (n-1)^2 / ((n-2)(n-3))) of a
+    population's fractions: about 1/3 for a normal spread, above 5/9 for two groups; 0 for a population
+    without spread (all particles alike)."""
+    x = np.asarray(fractions, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    n = x.size
+    sd = x.std()
+    if n < 4 or sd < 1e-9:
+        return 0.0
+    z = (x - x.mean()) / sd
+    skewness = np.mean(z ** 3) * np.sqrt(n * (n - 1)) / (n - 2)
+    excess = ((n + 1) * (np.mean(z ** 4) - 3) + 6) * (n - 1) / ((n - 2) * (n - 3))
+    return float((skewness ** 2 + 1) / (excess + 3 * (n - 1) ** 2 / ((n - 2) * (n - 3))))
+
+
+def simulate_population(params: Params, c: float, current: float, travel: float, n_particles: int = 100,
+                        spread: float = 0.005, n_frames: int = 3, n_sub: int = 100, seed: int = 0) -> np.ndarray:
+    """(n_frames, n_particles) fractions of a population of equal particles started around mean ``c``
+    (normal spread ``spread``) and driven at ``current`` while its mean moves by ``travel``."""
+    from .problem import Problem
+
+    rng = np.random.default_rng(seed)
+    time = np.linspace(0.0, abs(travel / current), n_frames)
+    start = np.clip(c + spread * rng.standard_normal(n_particles), 0.01, 0.99)
+    fraction = np.tile((start.mean() + current * time)[:, None], (1, n_particles))
+    fraction[0] = start
+    movie = Population("population", fraction, time).to_movie()
+    return Problem([movie], scheme="bdf2", n_sub=n_sub).simulate(params)["population"][:, 0, :]
