@@ -195,19 +195,28 @@ def log_amplification(params: Params, c_start: float, c_end: float, current: flo
     return float(quad(lambda c: growth_rate(params, c, current) / current, c_start, c_end, limit=200)[0])
 
 
+def simulate_driven(params: Params, start: np.ndarray, current: float, time: np.ndarray,
+                    size: Optional[np.ndarray] = None, theta: Optional[np.ndarray] = None, scheme: str = "bdf2",
+                    n_sub: int = 100, newton_tol: float = 1e-12) -> np.ndarray:
+    """(T, N) fractions of particles started at ``start`` (N,) whose size-weighted mean the electrode drives
+    at ``current`` (dc/dt, 1/s) over the frame ``time`` (T,), with rate factors ``theta`` (N,)."""
+    from .problem import Problem
+
+    frames = np.tile((np.average(start, weights=size) + current * time)[:, None], (1, start.size))
+    frames[0] = start
+    movie = Population("driven", frames, time, size=size, current=np.full(time.size, current)).to_movie()
+    problem = Problem([movie], scheme=scheme, n_sub=n_sub, newton_tol=newton_tol)
+    return problem.simulate(params, None if theta is None else {"driven": theta[None, :]})["driven"][:, 0, :]
+
+
 def simulated_growth_rate(params: Params, c: float, current: float, delta: float = 1e-4, window: float = 0.004,
                           n_sub: int = 200):
     """(growth rate, mean composition it belongs to) of a +-``delta`` split of two equal particles
     simulated by the core at ``current`` while the mean moves by ``window``: the solver's own answer to
     :func:`growth_rate`."""
-    from .problem import Problem
-
     t_end = window / abs(current)
-    time = np.linspace(0.0, t_end, 3)
-    fraction = np.tile((c + current * time)[:, None], (1, 2))
-    fraction[0] = [c + delta, c - delta]
-    movie = Population("pair", fraction, time).to_movie()
-    out = Problem([movie], scheme="bdf2", n_sub=n_sub, newton_tol=1e-14).simulate(params)["pair"][:, 0, :]
+    out = simulate_driven(params, np.array([c + delta, c - delta]), current, np.linspace(0.0, t_end, 3),
+                          n_sub=n_sub, newton_tol=1e-14)
     spread = (out[:, 0] - out[:, 1]) / 2
     return float(np.log(spread[-1] / spread[0]) / t_end), c + current * t_end / 2
 
@@ -226,15 +235,8 @@ def synthetic_population(params: Params, n_particles: int = 60, n_frames: int = 
     time = np.linspace(0.0, 0.6 / abs(current), n_frames)
     size = rng.lognormal(0.0, 0.3, n_particles)
     c0 = np.clip(c_start + spread * rng.standard_normal(n_particles), 0.01, 0.99)
-    means = np.average(c0, weights=size) + current * time
-    frames = np.tile(means[:, None], (1, n_particles))
-    frames[0] = c0
-    template = Population(name, frames, time, size=size, current=np.full(n_frames, current))
     theta = theta_std * rng.standard_normal(n_particles)
-    from .problem import Problem
-
-    clean = Problem([template.to_movie()], scheme=scheme, n_sub=n_sub).simulate(
-        params, {name: theta[None, :]})[name][:, 0, :]
+    clean = simulate_driven(params, c0, current, time, size=size, theta=theta, scheme=scheme, n_sub=n_sub)
     noisy = clean + noise * rng.standard_normal(clean.shape)
     if kind == "snapshot":
         shown = np.full_like(noisy, np.nan)
@@ -267,12 +269,6 @@ def simulate_population(params: Params, c: float, current: float, travel: float,
                         spread: float = 0.005, n_frames: int = 3, n_sub: int = 100, seed: int = 0) -> np.ndarray:
     """(n_frames, n_particles) fractions of a population of equal particles started around mean ``c``
     (normal spread ``spread``) and driven at ``current`` while its mean moves by ``travel``."""
-    from .problem import Problem
-
     rng = np.random.default_rng(seed)
-    time = np.linspace(0.0, abs(travel / current), n_frames)
     start = np.clip(c + spread * rng.standard_normal(n_particles), 0.01, 0.99)
-    fraction = np.tile((start.mean() + current * time)[:, None], (1, n_particles))
-    fraction[0] = start
-    movie = Population("population", fraction, time).to_movie()
-    return Problem([movie], scheme="bdf2", n_sub=n_sub).simulate(params)["population"][:, 0, :]
+    return simulate_driven(params, start, current, np.linspace(0.0, abs(travel / current), n_frames), n_sub=n_sub)
