@@ -26,6 +26,29 @@ def _read(group: h5py.Group, name: str, path: str, required: bool = True) -> Opt
     return obj[()]
 
 
+def _read_members(parent: h5py.Group, path: str, build, label: str) -> list:
+    """``build(name, group)`` for every member of ``parent``, each of which must be a group. The objects name
+    the field first ("<label> 'name': time must ..."); such an error becomes one naming the file and the
+    dataset path, and so does non-numeric data."""
+    out = []
+    for name, g in parent.items():
+        if not isinstance(g, h5py.Group):
+            raise ValueError(f"{path}: {g.name} must be a group of datasets")
+        try:
+            out.append(build(name, g))
+        except ValueError as exc:
+            what = str(exc).removeprefix(f"{label} {name!r}: ")
+            raise ValueError(f"{path}: {g.name}/{what}") from None
+        except TypeError as exc:
+            raise ValueError(f"{path}: {g.name}: datasets must be numeric ({exc})") from None
+    return out
+
+
+def _attr_str(group: h5py.Group, name: str, default: str) -> str:
+    value = group.attrs.get(name, default)
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _open(path: str) -> h5py.File:
     """Open an HDF5 file for reading; anything but a missing file becomes a ValueError naming it."""
     try:
@@ -48,42 +71,29 @@ def load_movies(path: "str | os.PathLike", group: str = "/") -> List[Movie]:
             raise ValueError(f"{path}: group {group} not found")
         root = f[group]
         has_populations = group == "/" and "populations" in f
+        populations = _population_movies(f, path) if has_populations else []
         if "particles" not in root or not isinstance(root["particles"], h5py.Group):
-            if has_populations:
-                return _population_movies(path)
+            if populations:
+                return populations
             raise ValueError(f"{path}: group {root.name.rstrip('/')}/particles is missing")
-        movies = []
-        for name, g in root["particles"].items():
-            if not isinstance(g, h5py.Group):
-                raise ValueError(f"{path}: {g.name} must be a group of datasets")
-            driving = g.attrs.get("driving", "rate")
-            if isinstance(driving, bytes):
-                driving = driving.decode()
-            try:
-                movies.append(Movie(
-                    name=name,
-                    mask=_read(g, "mask", path),
-                    concentration=_read(g, "concentration", path),
-                    time=_read(g, "time", path),
-                    sigma=_read(g, "sigma", path, required=False),
-                    voltage=_read(g, "voltage", path, required=False),
-                    carbon_thickness=_read(g, "carbon_thickness", path, required=False),
-                    driving=str(driving),
-                    pixel_size_nm=g.attrs.get("pixel_size_nm"),
-                ))
-            except ValueError as exc:
-                # Movie names the field first ("movie 'p': time must ..."): make it a dataset path.
-                what = str(exc).removeprefix(f"movie {name!r}: ")
-                raise ValueError(f"{path}: {g.name}/{what}") from None
+        movies = _read_members(root["particles"], path, lambda name, g: Movie(
+            name=name,
+            mask=_read(g, "mask", path),
+            concentration=_read(g, "concentration", path),
+            time=_read(g, "time", path),
+            sigma=_read(g, "sigma", path, required=False),
+            voltage=_read(g, "voltage", path, required=False),
+            carbon_thickness=_read(g, "carbon_thickness", path, required=False),
+            driving=_attr_str(g, "driving", "rate"),
+            pixel_size_nm=g.attrs.get("pixel_size_nm"),
+        ), "movie")
         if not movies:
             raise ValueError(f"{path}: {root.name.rstrip('/')}/particles holds no particle")
-    if has_populations:
-        movies += _population_movies(path)
-        names = [m.name for m in movies]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"{path}: {twice} name both a particle and a population")
-    return movies
+    names = [m.name for m in movies + populations]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"{path}: {twice} name both a particle and a population")
+    return movies + populations
 
 
 def _write_population_movie(f: h5py.File, m: Movie) -> None:
@@ -97,10 +107,10 @@ def _write_population_movie(f: h5py.File, m: Movie) -> None:
         g["voltage"] = m.voltage
 
 
-def _population_movies(path: str) -> List[Movie]:
-    from .population import load_populations
+def _population_movies(f: h5py.File, path: str) -> List[Movie]:
+    from .population import read_populations
 
-    return [p.to_movie() for p in load_populations(path)]
+    return [p.to_movie() for p in read_populations(f, path)]
 
 
 @contextmanager

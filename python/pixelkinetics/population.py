@@ -27,6 +27,7 @@ import h5py
 import numpy as np
 from scipy.optimize import brentq
 
+from .io import _attr_str, _open, _read, _read_members, _write_truth, atomic_h5
 from .movie import CONCENTRATION_TOLERANCE, Movie
 from .params import Params
 
@@ -111,37 +112,26 @@ class Population:
 
 def load_populations(path: "str | os.PathLike") -> List[Population]:
     """Every population under ``/populations`` of an HDF5 file; errors name the file and the dataset."""
-    from .io import _open, _read
-
     path = os.fspath(path)
     with _open(path) as f:
-        if "populations" not in f or not isinstance(f["populations"], h5py.Group):
-            raise ValueError(f"{path}: group /populations is missing")
-        out = []
-        for name, g in f["populations"].items():
-            if not isinstance(g, h5py.Group):
-                raise ValueError(f"{path}: {g.name} must be a group of datasets")
-            kind = g.attrs.get("kind", "tracked")
-            try:
-                out.append(Population(name=name, fraction=_read(g, "fraction", path), time=_read(g, "time", path),
-                                      size=_read(g, "size", path, required=False),
-                                      current=_read(g, "current", path, required=False),
-                                      voltage=_read(g, "voltage", path, required=False),
-                                      kind=kind.decode() if isinstance(kind, bytes) else str(kind)))
-            except ValueError as exc:
-                what = str(exc).removeprefix(f"population {name!r}: ")
-                raise ValueError(f"{path}: {g.name}/{what}") from None
-            except TypeError as exc:  # non-numeric data
-                raise ValueError(f"{path}: {g.name}: datasets must be numeric ({exc})") from None
-        if not out:
-            raise ValueError(f"{path}: /populations holds no population")
-        return out
+        return read_populations(f, path)
+
+
+def read_populations(f: h5py.File, path: str) -> List[Population]:
+    """:func:`load_populations` of a file already open (``path`` names it in errors)."""
+    if "populations" not in f or not isinstance(f["populations"], h5py.Group):
+        raise ValueError(f"{path}: group /populations is missing")
+    out = _read_members(f["populations"], path, lambda name, g: Population(
+        name=name, fraction=_read(g, "fraction", path), time=_read(g, "time", path),
+        size=_read(g, "size", path, required=False), current=_read(g, "current", path, required=False),
+        voltage=_read(g, "voltage", path, required=False), kind=_attr_str(g, "kind", "tracked")), "population")
+    if not out:
+        raise ValueError(f"{path}: /populations holds no population")
+    return out
 
 
 def write_populations(path: "str | os.PathLike", populations: List[Population], truth=None) -> None:
     """Write populations (and an optional synthetic ``/truth``) atomically."""
-    from .io import _write_truth, atomic_h5
-
     with atomic_h5(path) as f:
         for p in populations:
             g = f.create_group(f"populations/{p.name}")
