@@ -30,6 +30,7 @@ import numpy as np
 from scipy import ndimage
 from threadpoolctl import threadpool_limits
 
+from ..io import _open
 from ..movie import Movie
 from .align import common_region, estimate_shifts, refine_shifts, shift_images
 from .decompose import Clusters, Decomposition, cluster, pca
@@ -482,7 +483,7 @@ def write_spectral_movie(path: "str | os.PathLike", spectral: SpectralMovie, mov
 def read_spectral(path: "str | os.PathLike") -> dict:
     """The ``/spectra`` group of a file written by :func:`write_spectral_movie` as a dict of arrays."""
     path = os.fspath(path)
-    with h5py.File(path, "r") as f:
+    with _open(path) as f:
         if "spectra" not in f:
             raise ValueError(f"{path}: /spectra is missing (not written by pixelkinetics spectra)")
         g = f["spectra"]
