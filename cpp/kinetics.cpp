@@ -21,8 +21,9 @@ ExchangeCurrent exchange_current(const GlobalParams& g, double exp_b0, double c,
       break;
     case J0Base::Logistic: {  // 1 / (1 + exp(u)), u = s (c - c*); d ln j0 / du = -sigmoid(u)
       const double u = g.j0_s * (c - g.j0_c);
-      const double sig = u > 0 ? 1.0 / (1.0 + std::exp(-u)) : std::exp(u) / (1.0 + std::exp(u));
-      out.j0 = u > 0 ? std::exp(-u) / (1.0 + std::exp(-u)) : 1.0 / (1.0 + std::exp(u));  // no overflow
+      const double e = std::exp(-std::abs(u));  // one exponential, in (0, 1]: no overflow either way
+      const double sig = u > 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+      out.j0 = u > 0 ? e / (1.0 + e) : 1.0 / (1.0 + e);
       out.dlog_j0 = -g.j0_s * sig;
       out.dlog_ds = -(c - g.j0_c) * sig;
       out.dlog_dcstar = g.j0_s * sig;
