@@ -139,3 +139,23 @@ def test_model_comparison_picks_the_true_j0_base(base, restore_threads):
                        free=["k0", "Omega", "kappa"])
     comparison = compare_models(movies, config, bases=("one", "sqrt", "asym"), orders=(1, 2))
     assert (comparison.preferred.j0_base, comparison.preferred.order) == (base, 1), "\n".join(comparison.table())
+
+
+def test_laplace_with_globals_only_inverts_their_gauss_newton_block():
+    """No pixel unknowns (fit_theta and fit_initial off): the covariance is the inverse of the globals'
+    Gauss-Newton Hessian in the fit coordinates (no empty pixel blocks to eliminate)."""
+    movies, truth = make_movies(n_particles=2, sites=(20, 40), n_frames=5, t_end=40.0, params=TRUTH,
+                                scheme="bdf2", n_sub=10, seed=5)
+    config = FitConfig(initial=TRUTH, free=["k0", "Omega", "kappa"], fit_theta=False, fit_initial=False, n_sub=10)
+    post = laplace(movies, config, TRUTH, {m.name: np.zeros(m.shape[1:]) for m in movies})
+    problem = Problem(movies, scheme="bdf2", n_sub=10, sigma=config.sigma, lam_s=config.lam_s)
+    lin = problem.linearize(TRUTH, [np.zeros(m.n_sites) for m in movies], None, with_gradient=False)
+    names, values = TRUTH.names(), TRUTH.values()
+    jac = np.array([ParameterSpace._inverse(n, ParameterSpace._forward(n, values[n]))[1] for n in post.free])
+    H = np.zeros((3, 3))
+    for i, n in enumerate(post.free):
+        raw = np.zeros(len(names))
+        raw[names.index(n)] = jac[i]
+        g = lin.product(raw, [np.zeros(m.n_sites) for m in movies], [np.zeros(m.n_sites) for m in movies]).globals
+        H[:, i] = [g[names.index(m)] * jac[j] for j, m in enumerate(post.free)]
+    np.testing.assert_allclose(post.covariance, np.linalg.inv(0.5 * (H + H.T)), rtol=1e-8)

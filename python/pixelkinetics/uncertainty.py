@@ -199,7 +199,8 @@ class _Blocks:
         self.n_hessp += 1
         g = np.array([r.globals[self.names.index(n)] * self.jac[i] for i, n in enumerate(self.free)])
         parts = {"theta": r.theta, "c0": r.c0}
-        return g, [np.concatenate([parts[k][p] for k in self.kinds]) for p in range(len(self.sizes))]
+        return g, [np.concatenate([np.asarray(parts[k][p]) for k in self.kinds] or [np.zeros(0)])
+                   for p in range(len(self.sizes))]
 
     def _assemble(self, progress: bool) -> None:
         nf, dims = len(self.free), self.dims
