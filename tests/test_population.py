@@ -106,15 +106,27 @@ def _snapshot_movie(seed=0, current=-4e-3):
 
 
 def test_snapshot_loss_is_the_squared_wasserstein_distance_of_each_frame():
+    """Between each frame's observations and the model's values blurred by the noise: every model value
+    stands for R copies plus sigma times the problem's fixed draws, so the spread that noise adds to a
+    measured distribution is in the model too. The core's loss is that distance less the spread of each
+    site's matched copies (constant while no ranks swap)."""
     movie = _snapshot_movie()
     problem = pk.Problem([movie], scheme="bdf2", n_sub=20, sigma=0.01)
+    blur = 0.01 * problem._blur[0]
+    assert abs(blur.std() - 0.01) < 0.001
     model = problem.simulate(NMC)["snap"][:, 0, :]
-    N = model.shape[1]
+    (T, N), R = model.shape, blur.shape[2]
     expected = 0.0
-    for f in range(1, model.shape[0]):  # frame 0 is the initial state, outside the loss
+    for f in range(1, T):  # frame 0 is the initial state, outside the loss
         values = np.sort(movie.concentration[f, 0][np.isfinite(movie.concentration[f, 0])])
-        quantiles = np.interp((np.arange(N) + 0.5) / N, (np.arange(values.size) + 0.5) / values.size, values)
-        expected += 0.5 * values.size / N * np.sum((np.sort(model[f]) - quantiles) ** 2) / 0.01 ** 2
+        quantiles = np.interp((np.arange(N * R) + 0.5) / (N * R), (np.arange(values.size) + 0.5) / values.size,
+                              values)
+        copies = (model[f][:, None] + blur[f]).ravel()
+        matched = np.empty(N * R)
+        matched[np.argsort(copies)] = quantiles
+        distance = np.sum((copies - matched) ** 2) / R
+        spread = np.sum(np.var((matched - blur[f].ravel()).reshape(N, R), axis=1))
+        expected += 0.5 * values.size / N * (distance - spread) / 0.01 ** 2
     assert problem.loss(NMC) == pytest.approx(expected, rel=1e-10)
 
 
@@ -169,6 +181,29 @@ def test_tracked_populations_recover_the_logistic_exchange_current():
     truth = NMC.values()
     for name, low, high in zip(posterior.free, posterior.lower, posterior.upper):
         assert low <= truth[name] <= high, (name, low, high)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("start", [dict(k0=0.03, Omega=0.5, j0_s=9.0, j0_c=0.4),
+                                   dict(k0=0.07, Omega=1.5, j0_s=15.0, j0_c=0.6)])
+def test_snapshot_populations_recover_the_logistic_exchange_current(start):
+    """Four populations of 100 particles seen as snapshots (each frame's fractions shuffled: no particle
+    is followed), two delithiated and two lithiated, noise 0.01, theta ~ N(0, 0.3^2): from starts 25% off
+    in s and 20% in c* on either side, the distribution-matched fit recovers s and c* within 10%.
+    (Its Laplace intervals are too narrow to hold the truth: the rank matching makes the loss rugged, and
+    the two starts end in different local minima, s = 11.70 and 12.65.)"""
+    from pixelkinetics.fit import FitConfig, fit
+    from pixelkinetics.population import synthetic_population
+
+    design = [(-2e-3, 0.85), (-6e-3, 0.85), (2e-3, 0.2), (6e-3, 0.2)]
+    movies = [synthetic_population(NMC, n_particles=100, n_frames=12, current=current, c_start=c_start,
+                                   noise=0.01, kind="snapshot", observed=1.0, seed=k, name=f"run{k}")[0].to_movie()
+              for k, (current, c_start) in enumerate(design)]
+    assert all(m.matching == "quantile" for m in movies)
+    config = FitConfig(initial=NMC.replace(**start), free=["k0", "Omega", "j0_s", "j0_c"], lam_s=0.0,
+                       lam_0=1 / 0.3 ** 2, sigma=0.01, n_sub=40)
+    result = fit(movies, config, progress=False)
+    assert abs(result.params.j0_s / NMC.j0_s - 1) < 0.1 and abs(result.params.j0_c / NMC.j0_c - 1) < 0.1
 
 
 def test_population_files_go_through_fit_and_simulate_commands(tmp_path):

@@ -23,7 +23,9 @@ class Movie:
     ``matching="quantile"`` marks unlinked observations (snapshots of a population: the columns of a frame
     are not the same particles from frame to frame): the loss then compares each frame's distribution,
     the k-th smallest model value with the observed quantile at level (k + 1/2) / N (a 1-D Wasserstein
-    distance), re-matched at every evaluation.
+    distance), re-matched at every evaluation. ``mean_path`` (T,) sets the group mean that rate driving
+    follows at the frame times (a snapshot population follows its applied current, not the means of its
+    changing samples); by default the observed (weighted) means.
     """
 
     name: str
@@ -38,6 +40,7 @@ class Movie:
     site_weight: Optional[np.ndarray] = None
     connect: bool = True
     matching: str = "tracked"
+    mean_path: Optional[np.ndarray] = None
 
     def __post_init__(self) -> None:
         where = f"movie {self.name!r}"
@@ -86,6 +89,12 @@ class Movie:
             self.voltage = np.asarray(self.voltage, dtype=np.float64)
             if self.voltage.shape != (T,) or not np.all(np.isfinite(self.voltage)):
                 raise ValueError(f"{where}: voltage must be {T} finite values, got shape {self.voltage.shape}")
+        if self.mean_path is not None:
+            self.mean_path = np.asarray(self.mean_path, dtype=np.float64)
+            if self.mean_path.shape != (T,) or not np.all((self.mean_path > 0) & (self.mean_path < 1)):
+                raise ValueError(f"{where}: mean_path must be {T} values in (0, 1), got shape "
+                                 f"{self.mean_path.shape} and range [{np.nanmin(self.mean_path):.4g}, "
+                                 f"{np.nanmax(self.mean_path):.4g}]")
         if self.sigma is not None:
             self.sigma = np.asarray(self.sigma, dtype=np.float64)
             if self.sigma.shape != self.concentration.shape:

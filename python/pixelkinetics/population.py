@@ -102,12 +102,20 @@ class Population:
 
     def to_movie(self) -> Movie:
         """The population as a :class:`Movie` of N edge-less sites in one row, weighted by size: what the
-        solver, ``fit`` and ``uq`` take. Rate driving follows the observed size-weighted means."""
+        solver, ``fit`` and ``uq`` take. Rate driving follows the observed size-weighted means of tracked
+        particles; a snapshot's samples change from frame to frame, so its mean follows the applied current
+        from the frame-0 mean when the current is known."""
         T, N = self.shape
+        mean_path = None
+        if self.kind == "snapshot" and self.current is not None:
+            from scipy.integrate import cumulative_trapezoid
+
+            first = self.fraction[0][np.isfinite(self.fraction[0])]
+            mean_path = np.average(first) + cumulative_trapezoid(self.current, self.time, initial=0.0)
         return Movie(self.name, np.ones((1, N), dtype=bool), self.fraction[:, None, :], self.time,
                      voltage=self.voltage, driving=self.driving,
                      site_weight=None if self.size is None else self.size[None, :], connect=False,
-                     matching="quantile" if self.kind == "snapshot" else "tracked")
+                     matching="quantile" if self.kind == "snapshot" else "tracked", mean_path=mean_path)
 
 
 def load_populations(path: "str | os.PathLike") -> List[Population]:
@@ -223,7 +231,9 @@ def synthetic_population(params: Params, n_particles: int = 60, n_frames: int = 
     frame, shuffled (unlinked). Returns (population, truth dict: params, theta (N,), clean (T, N))."""
     rng = np.random.default_rng(seed)
     time = np.linspace(0.0, 0.6 / abs(current), n_frames)
-    size = rng.lognormal(0.0, 0.3, n_particles)
+    # a snapshot carries no particle identity, hence no sizes the model could weight: its electrode has
+    # equal particles
+    size = rng.lognormal(0.0, 0.3, n_particles) if kind == "tracked" else np.ones(n_particles)
     c0 = np.clip(c_start + spread * rng.standard_normal(n_particles), 0.01, 0.99)
     theta = theta_std * rng.standard_normal(n_particles)
     clean = simulate_driven(params, c0, current, time, size=size, theta=theta, scheme=scheme, n_sub=n_sub)

@@ -1,6 +1,7 @@
 """The fitting problem: movies, numerical settings, and loss, gradient and simulation through the core."""
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -116,20 +117,32 @@ def initial_condition(movie: Movie) -> np.ndarray:
     return np.clip(c0, EPS, 1.0 - EPS)
 
 
-def quantile_match(observed: np.ndarray, model: np.ndarray):
-    """(observations, weights) per frame and site for unlinked observations ``observed`` (T, N) with NaN
-    where nothing was measured: site i of frame f meets the observed quantile at level (r + 1/2) / N,
-    r the rank of model[f, i] in its frame, with weight n_f / N (n_f measured values)."""
+#: noisy copies of each model value in the comparison of snapshot distributions
+BLUR_COPIES = 8
+
+
+def quantile_match(observed: np.ndarray, model: np.ndarray, blur: Optional[np.ndarray] = None):
+    """(targets, weights) per frame and site for unlinked observations ``observed`` (T, N) with NaN where
+    nothing was measured. Without ``blur``, site i of frame f meets the observed quantile at level
+    (r + 1/2) / N, r the rank of model[f, i] in its frame. With ``blur`` (T, N, R), each site stands for
+    R noisy copies model[f, i] + blur[f, i, r]; the N R copies meet the quantiles at levels
+    (r + 1/2) / (N R), and the site's target is the mean over its copies of quantile - blur (the least
+    squares of the copies, up to a constant). Weights are n_f / N (n_f measured values)."""
     T, N = model.shape
+    copies = model[:, :, None] if blur is None else model[:, :, None] + blur
+    R = copies.shape[2]
     out = np.zeros((T, N))
     weight = np.zeros((T, N))
-    levels = (np.arange(N) + 0.5) / N
+    levels = (np.arange(N * R) + 0.5) / (N * R)
     for f in range(T):
         values = np.sort(observed[f][np.isfinite(observed[f])])
         if not values.size:
             continue
-        order = np.argsort(model[f], kind="stable")
-        out[f, order] = np.interp(levels, (np.arange(values.size) + 0.5) / values.size, values)
+        matched = np.empty(N * R)
+        matched[np.argsort(copies[f].ravel(), kind="stable")] = np.interp(
+            levels, (np.arange(values.size) + 0.5) / values.size, values)
+        shift = matched.reshape(N, R) - copies[f] + model[f][:, None]
+        out[f] = shift.mean(axis=1)
         weight[f] = values.size / N
     return out, weight
 
@@ -187,6 +200,12 @@ class Problem:
         if self._quantile and self.shards is not None:
             raise ValueError("snapshot (quantile-matched) populations are not shared over MPI ranks; "
                              "fit them in one process")
+        #: fixed standard-normal draws per quantile-matched movie (common random numbers): every model
+        #: value stands for BLUR_COPIES copies with the noise sigma * draw added, ranked and compared with
+        #: the observations, so that the broadening of a measured distribution by noise is not mistaken
+        #: for spread of the particles (several copies keep the draws' own scatter small)
+        self._blur = {k: np.random.default_rng(zlib.crc32(self.movies[k].name.encode())).standard_normal(
+            (self.movies[k].shape[0], self.movies[k].n_sites, BLUR_COPIES)) for k in self._quantile}
         local = self._local(list(zip(self.movies, self.obs_weights)))
         # Each rank builds its own particles: an invalid one must fail every rank, not its owner alone.
         self._particles = agree(comm, lambda: [self._core_particle(m, w, h) for m, w in local])
@@ -211,8 +230,9 @@ class Problem:
         observed = drive_source if observed is None else observed
         c0 = initial_condition(m)
         if m.driving == "rate":
-            drive = np.array([_weighted_mean(c0, weight)] +
-                             [_weighted_mean(drive_source[f], weight) for f in range(1, T)])
+            later = (m.mean_path[1:] if m.mean_path is not None else
+                     [_weighted_mean(drive_source[f], weight) for f in range(1, T)])
+            drive = np.array([_weighted_mean(c0, weight), *later])
             drive = np.clip(drive, EPS, 1.0 - EPS)
         else:
             drive = m.voltage
@@ -223,7 +243,8 @@ class Problem:
         """Re-assign the observations of quantile-matched movies to their sites by the rank of the model's
         values at (p, theta, c0): the k-th smallest model value of a frame meets the observed quantile at
         level (k + 1/2) / N, weighted n_f / N so that a frame counts as many observations as it has. The
-        loss is then the squared 1-D Wasserstein distance per frame; it is continuous where ranks swap (tied
+        loss is then the squared 1-D Wasserstein distance per frame between the observations and the
+        model's values blurred by the noise (fixed draws, see ``_blur``); it is continuous where ranks swap (tied
         values meet the same quantiles), and its gradient is that of the matched least squares."""
         if not self._quantile:
             return
@@ -235,7 +256,8 @@ class Problem:
         for k in self._quantile:
             m = self.movies[k]
             model = np.asarray(frames[k]["concentration"])
-            observed, weight = quantile_match(m.concentration[:, m.mask], model)
+            observed, weight = quantile_match(m.concentration[:, m.mask], model,
+                                              self.settings.sigma * self._blur[k])
             self._particles[k] = self._core_particle(m, weight, self._h, observed)
         self._batch = _core.Batch(self._particles)
         self._matched_at = key
