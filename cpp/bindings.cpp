@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include "batch.hpp"
+#include "elasticity.hpp"
 #include "errors.hpp"
 #include "params.hpp"
 
@@ -180,6 +181,58 @@ PYBIND11_MODULE(_core, m) {
             return out;
           },
           py::arg("d_globals"), py::arg("d_theta"), py::arg("d_c0"));
+
+  py::class_<ElasticBatch>(m, "ElasticBatch",
+                           "Particles of one elastic problem (elasticity.hpp): masks, factorisations and solves.")
+      .def(py::init([](const std::vector<py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast>>& masks,
+                       const std::vector<double>& h) {
+             if (masks.size() != h.size()) throw std::invalid_argument("one pixel size per mask");
+             std::vector<ElasticMesh> meshes;
+             for (std::size_t k = 0; k < masks.size(); ++k) {
+               const auto& mask = masks[k];
+               if (mask.ndim() != 2) throw std::invalid_argument("elastic mask must be 2-D");
+               std::vector<std::uint8_t> values(mask.data(), mask.data() + mask.size());
+               meshes.emplace_back(static_cast<int>(mask.shape(0)), static_cast<int>(mask.shape(1)), values, h[k]);
+             }
+             return ElasticBatch(std::move(meshes));
+           }),
+           py::arg("masks"), py::arg("h"))
+      .def_property_readonly("n_particles", [](const ElasticBatch& b) { return b.meshes().size(); })
+      .def("pixel", [](const ElasticBatch& b, int k) { return b.meshes().at(k).pixel(); })
+      .def("component", [](const ElasticBatch& b, int k) { return b.meshes().at(k).component(); })
+      .def("n_free", [](const ElasticBatch& b, int k) { return b.meshes().at(k).n_free(); })
+      .def("nodes", [](const ElasticBatch& b, int k) {
+        return std::make_pair(b.meshes().at(k).node_x(), b.meshes().at(k).node_y());
+      })
+      .def(
+          "factorize",
+          [](ElasticBatch& b, const Eigen::Matrix3d& D) {
+            py::gil_scoped_release release;
+            b.factorize(D);
+          },
+          py::arg("D"))
+      .def(
+          "strains",
+          [](const ElasticBatch& b, const std::vector<std::vector<Eigen::MatrixXd>>& eigenstrains) {
+            py::gil_scoped_release release;
+            return b.strains(eigenstrains);
+          },
+          py::arg("eigenstrains"))
+      .def(
+          "displacements",
+          [](const ElasticBatch& b, int k, const std::vector<Eigen::MatrixXd>& eigenstrains) {
+            py::gil_scoped_release release;
+            return b.solver(k).displacements(eigenstrains);
+          },
+          py::arg("k"), py::arg("eigenstrains"))
+      .def(
+          "stiffness_gradient",
+          [](const ElasticBatch& b, const std::vector<Eigen::MatrixXd>& eigenstrains,
+             const std::vector<Eigen::MatrixXd>& weights) {
+            py::gil_scoped_release release;
+            return b.stiffness_gradient(eigenstrains, weights);
+          },
+          py::arg("eigenstrains"), py::arg("weights"));
 
   m.def("set_num_threads", &set_num_threads, py::arg("n"), "Number of OpenMP threads for particle batches.");
   m.def("num_threads", &num_threads);
