@@ -83,6 +83,7 @@ ElasticSolver::ElasticSolver(ElasticMesh mesh, const Eigen::Matrix3d& D) : mesh_
   for (int q = 0; q < 4; ++q) {
     const Matrix38 B = strain_matrix(h, kGauss * kGaussXi[q], kGauss * kGaussEta[q]);
     const Matrix34 Ba = internal_strain_matrix(h, kGauss * kGaussXi[q], kGauss * kGaussEta[q]);
+    b_gauss_[q] << B, Ba;
     k_uu_ += w * B.transpose() * D_ * B;
     k_ua_ += w * B.transpose() * D_ * Ba;
     k_aa += w * Ba.transpose() * D_ * Ba;
@@ -145,26 +146,18 @@ Eigen::Matrix<double, 3, 4> ElasticSolver::gauss_eigenstrain(const Eigen::Matrix
   return out;
 }
 
-void ElasticSolver::element_load(const Eigen::MatrixXd& eigenstrain, int e, Element& f_nodal,
-                                 Internal& f_internal) const {
-  const double h = mesh_.h(), w = h * h / 4.0;
-  const Eigen::Matrix<double, 3, 4> eps0 = gauss_eigenstrain(eigenstrain, e);
-  f_nodal.setZero();
-  f_internal.setZero();
-  for (int q = 0; q < 4; ++q) {
-    const Eigen::Vector3d stress = D_ * eps0.col(q);
-    f_nodal += w * strain_matrix(h, kGauss * kGaussXi[q], kGauss * kGaussEta[q]).transpose() * stress;
-    f_internal += w * internal_strain_matrix(h, kGauss * kGaussXi[q], kGauss * kGaussEta[q]).transpose() * stress;
-  }
+ElasticSolver::Gauss12 ElasticSolver::element_load(const Eigen::Matrix<double, 3, 4>& eps0) const {
+  const double w = mesh_.h() * mesh_.h() / 4.0;
+  Gauss12 f = Gauss12::Zero();
+  for (int q = 0; q < 4; ++q) f += w * b_gauss_[q].transpose() * (D_ * eps0.col(q));
+  return f;
 }
 
 Eigen::VectorXd ElasticSolver::load(const Eigen::MatrixXd& eigenstrain) const {
   Eigen::VectorXd f = Eigen::VectorXd::Zero(mesh_.n_free());
-  Element f_nodal;
-  Internal f_internal;
   for (int e = 0; e < mesh_.n_elements(); ++e) {
-    element_load(eigenstrain, e, f_nodal, f_internal);
-    const Element fe = f_nodal - k_ua_ * (k_aa_inv_ * f_internal);  // internal modes condensed out
+    const Gauss12 fl = element_load(gauss_eigenstrain(eigenstrain, e));
+    const Element fe = fl.head<8>() - k_ua_ * (k_aa_inv_ * fl.tail<4>());  // internal modes condensed out
     for (int a = 0; a < 4; ++a)
       for (int d = 0; d < 2; ++d) {
         const int i = mesh_.dof(mesh_.node(e, a), d);
@@ -234,22 +227,15 @@ Eigen::Matrix3d ElasticSolver::stiffness_gradient(const Eigen::MatrixXd& eigenst
   // With the internal modes a restored (the loss does not see them: they vanish at the centres),
   // dL/dD = sum over elements and Gauss points of (B~ lambda~) (eps0 - B~ u~)^T.
   const double w = h * h / 4.0;
-  Eigen::Matrix<double, 3, 12> Bq[4];
-  for (int q = 0; q < 4; ++q) {
-    Bq[q] << strain_matrix(h, kGauss * kGaussXi[q], kGauss * kGaussEta[q]),
-        internal_strain_matrix(h, kGauss * kGaussXi[q], kGauss * kGaussEta[q]);
-  }
   Eigen::Matrix3d G = Eigen::Matrix3d::Zero();
-  Element f_nodal;
-  Internal f_internal;
-  Eigen::Matrix<double, 12, 1> le, ue;
+  Gauss12 le, ue;
   for (int e = 0; e < mesh_.n_elements(); ++e) {
-    element_load(eigenstrain, e, f_nodal, f_internal);
+    const Eigen::Matrix<double, 3, 4> eps0 = gauss_eigenstrain(eigenstrain, e);
+    const Internal f_internal = element_load(eps0).tail<4>();
     const Element l = gather(lambda, e), v = gather(u, e);
     le << l, -k_aa_inv_ * (k_ua_.transpose() * l);
     ue << v, k_aa_inv_ * (f_internal - k_ua_.transpose() * v);
-    const Eigen::Matrix<double, 3, 4> eps0 = gauss_eigenstrain(eigenstrain, e);
-    for (int q = 0; q < 4; ++q) G += w * (Bq[q] * le) * (eps0.col(q) - Bq[q] * ue).transpose();
+    for (int q = 0; q < 4; ++q) G += w * (b_gauss_[q] * le) * (eps0.col(q) - b_gauss_[q] * ue).transpose();
   }
   return G;
 }

@@ -47,11 +47,12 @@ class ElasticSolver {
  private:
   using Element = Eigen::Matrix<double, 8, 1>;
   using Internal = Eigen::Matrix<double, 4, 1>;
+  using Gauss12 = Eigen::Matrix<double, 12, 1>;  // nodal then internal unknowns of one element
   Element gather(const Eigen::VectorXd& free_values, int e) const;
   /// Voigt eigenstrain of element e at its four Gauss points (columns).
   Eigen::Matrix<double, 3, 4> gauss_eigenstrain(const Eigen::MatrixXd& eigenstrain, int e) const;
-  /// Element loads (nodal, internal) of an eigenstrain field.
-  void element_load(const Eigen::MatrixXd& eigenstrain, int e, Element& f_nodal, Internal& f_internal) const;
+  /// Element load (nodal, then internal) of a Voigt eigenstrain at the Gauss points.
+  Gauss12 element_load(const Eigen::Matrix<double, 3, 4>& eps0) const;
   /// The condensed load vector on the free unknowns.
   Eigen::VectorXd load(const Eigen::MatrixXd& eigenstrain) const;
   void check_field(const Eigen::MatrixXd& field, int columns, const char* what) const;
@@ -62,6 +63,8 @@ class ElasticSolver {
   Eigen::Matrix<double, 8, 8> k_uu_, k_condensed_;
   Eigen::Matrix<double, 8, 4> k_ua_;
   Eigen::Matrix<double, 4, 4> k_aa_inv_;
+  // Strains [xx, yy, 2xy] of the nodal and internal unknowns at the 2 x 2 Gauss points.
+  Eigen::Matrix<double, 3, 12> b_gauss_[4];
   // The mesh numbers the unknowns in nested-dissection order already.
   Eigen::SimplicialLLT<Eigen::SparseMatrix<double>, Eigen::Lower, Eigen::NaturalOrdering<int>> llt_;
 };

@@ -6,19 +6,14 @@ import numpy as np
 import pytest
 
 from pixelkinetics import _core
+from pixelkinetics.mechanics import rotate_stiffness
 from pixelkinetics.verification import taylor_test
 
 #: an orthotropic plane-stress stiffness (Voigt, engineering shear), rotated 30 degrees off the grid
 _Q = np.array([[1.0, 0.35, 0.0], [0.35, 1.6, 0.0], [0.0, 0.0, 0.45]])
 
 
-def _rotated(Q, angle):
-    c, s = np.cos(angle), np.sin(angle)
-    T = np.array([[c * c, s * s, -2 * s * c], [s * s, c * c, 2 * s * c], [s * c, -s * c, c * c - s * s]])
-    return T @ Q @ T.T
-
-
-D = _rotated(_Q, np.pi / 6)
+D = rotate_stiffness(_Q, np.pi / 6)
 
 
 def _batch(masks, h=1.0, stiffness=D):

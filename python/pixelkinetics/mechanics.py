@@ -156,7 +156,7 @@ def fit_vegard(particles: Sequence[StrainParticle], order: int = 1, stiffness: n
     compositions = [p.composition[p.mask] for p in particles]
     responses = model.responses(compositions, order)
     n_beta = 2 * order
-    rows, columns, data = [], [], []
+    rows, data = [], []
     n_offsets = 4 * len(particles)
     for k, (p, response) in enumerate(zip(particles, responses)):
         measured = p.strain[:, p.mask].T  # (n_elements, 4)
@@ -168,7 +168,6 @@ def fit_vegard(particles: Sequence[StrainParticle], order: int = 1, stiffness: n
             design[:, comp, n_beta + 4 * k + comp] = 1.0
         rows.append(design[ok])
         data.append(measured[ok])
-        columns.append(ok)
     A, y = np.concatenate(rows), np.concatenate(data)
     used = np.flatnonzero(np.abs(A).sum(axis=0) > 0)  # offsets of components nobody measured drop out
     solution, *_ = np.linalg.lstsq(A[:, used], y, rcond=None)
@@ -182,12 +181,12 @@ def fit_vegard(particles: Sequence[StrainParticle], order: int = 1, stiffness: n
     beta = x[:n_beta].reshape(order, 2)
     predicted, residual_maps, offsets = {}, {}, {}
     for k, (p, response) in enumerate(zip(particles, responses)):
-        pred = sum(b * r for b, r in zip(x[:n_beta], response)) + x[n_beta + 4 * k: n_beta + 4 * k + 4]
+        offsets[p.name] = x[n_beta + 4 * k: n_beta + 4 * k + 4]
+        pred = sum(b * r for b, r in zip(x[:n_beta], response)) + offsets[p.name]
         full = np.full((4,) + p.mask.shape, np.nan)
         full[:, p.mask] = pred.T
         predicted[p.name] = full
         residual_maps[p.name] = p.strain - full
-        offsets[p.name] = x[n_beta + 4 * k: n_beta + 4 * k + 4]
     return VegardFit(beta, cov_all[:n_beta, :n_beta], offsets, predicted, residual_maps,
                      chi2_raw / s ** 2, n_obs, float(s), extra=dict(stiffness=model.stiffness, angle=angle))
 
