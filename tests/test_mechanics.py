@@ -5,7 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pixelkinetics.mechanics import PATTERNS, StrainParticle, basis, fit_vegard, naive_regression, synthetic_particle
+from pixelkinetics.mechanics import (
+    LFP_AC,
+    PATTERNS,
+    ReducedLoss,
+    StrainParticle,
+    VegardProblem,
+    basis,
+    fit_vegard,
+    from_py4dstem,
+    naive_regression,
+    predict_strain,
+    stiffness_from_parameters,
+    stiffness_parameters,
+    synthetic_particle,
+    to_py4dstem,
+)
+from pixelkinetics.verification import taylor_test
 
 MISFIT = np.array([0.05, -0.019])  # LiFePO4-like: +5.0% along a, -1.9% along c
 
@@ -37,20 +53,110 @@ def test_particles_fit_jointly_and_a_held_out_particle_is_predicted():
     train = [synthetic_particle(p, n=40, misfit=MISFIT, seed=s, name=f"{p}{s}")
              for s, p in enumerate(["two-phase", "core-shell", "blobs"])]
     joint = fit_vegard(train, sigma=1e-3)
+    assert set(joint.offsets) == {p.name for p in train}
     single = fit_vegard(train[:1], sigma=1e-3)
     assert np.all(joint.beta_sd < single.beta_sd)
     assert np.all(np.abs(joint.beta[0] / MISFIT - 1) < 0.01)
     held_out = synthetic_particle("blobs", n=40, misfit=MISFIT, seed=7, name="held-out")
-    # predict with the learned law: only the offsets are fitted on the held-out particle
+    prediction = predict_strain(joint, [held_out])  # only the offsets are fitted on the held-out particle
+    assert prediction.rms["held-out"] < 1.1e-3  # the noise level: nothing left unexplained
+    wrong = joint.beta.copy()
+    wrong[0] *= 0.9
+    joint.beta = wrong
+    assert predict_strain(joint, [held_out]).rms["held-out"] > 1.5e-3
+
+
+def test_reduced_loss_of_the_stiffness_ratios_passes_taylor_test():
+    """chi2/2 with the law and offsets at their best (variable projection), second-order law, crystal
+    at 17 degrees: the adjoint gradient through the rotation and the ratio parameters is exact."""
+    angle = np.deg2rad(17)
+    particles = [synthetic_particle(p, n=32, misfit=MISFIT, seed=s, angle=angle, name=p)
+                 for s, p in enumerate(["two-phase", "core-shell", "blobs"])]
+    problem = VegardProblem(particles, order=2, stiffness=LFP_AC, angle=angle)
+    loss = ReducedLoss(problem, sigma=1e-3, q11=LFP_AC[0, 0])
+    p0 = stiffness_parameters(LFP_AC) + np.array([0.2, -0.3, 0.15])
+    for direction in (np.array([0.3, -0.5, 0.7]), np.array([0.0, 1.0, 0.0])):
+        rates = taylor_test(lambda p: loss(p)[0], p0, loss(p0)[1], direction, eps0=5e-2, n_halvings=4)
+        assert rates.min() > 1.9, rates
+
+
+def test_stiffness_ratios_are_recovered_from_a_wrong_start():
+    """Ratios 35-50% off at the start: L-BFGS ends within 3 sd and 1.5% of the truth, and the law within
+    1% and its (stiffness-inclusive) uncertainty."""
+    angle = 0.3
+    particles = [synthetic_particle(p, n=48, misfit=MISFIT, seed=s, angle=angle, name=p)
+                 for s, p in enumerate(["two-phase", "core-shell", "blobs"])]
+    start = stiffness_from_parameters(stiffness_parameters(LFP_AC) + np.array([0.3, -0.3, 0.4]), LFP_AC[0, 0])[0]
+    fit = fit_vegard(particles, stiffness=start, angle=angle, sigma=1e-3, fit_stiffness=True)
+    assert fit.stiffness_fit.converged
+    truth = LFP_AC / LFP_AC[0, 0]
+    for (name, (value, sd)), true in zip(fit.stiffness_fit.ratios().items(), (truth[1, 1], truth[0, 1], truth[2, 2])):
+        assert abs(value - true) < 3 * sd and abs(value / true - 1) < 0.015, (name, value, sd, true)
+    assert "stiffness" in fit.covariance_parts
+    assert np.all(np.abs(fit.beta[0] / MISFIT - 1) < 0.01)
+    assert np.all(np.abs(fit.beta[0] - MISFIT) < 3 * fit.beta_sd[0])
+
+
+def test_composition_sigma_is_propagated_and_its_bias_removed():
+    """Composition noise 0.03: the redraws (SIMEX) remove the bias towards a weaker law and their spread
+    makes the z-scores calibrated over 12 particles; without the correction axis 1 is biased."""
+    z, z_raw = [], []
+    for seed in range(12):
+        particle = synthetic_particle("two-phase", n=48, misfit=MISFIT, seed=seed, composition_noise=0.03)
+        fit = fit_vegard([particle], sigma=1e-3, composition_draws=24, seed=seed)
+        assert set(fit.covariance_parts) == {"noise", "composition"}
+        z.append((fit.beta[0] - MISFIT) / fit.beta_sd[0])
+        z_raw.append((fit.beta[0] + fit.composition_bias[0] - MISFIT) / fit.beta_sd[0])
+    z, z_raw = np.array(z), np.array(z_raw)
+    assert np.all(np.abs(z.mean(axis=0)) < 0.8) and np.all((z ** 2).mean(axis=0) < 2.0), z
+    assert z_raw[:, 0].mean() < -0.9, z_raw  # the bias the correction removes
+
+
+def test_each_rigid_piece_has_its_own_rotation():
+    """A particle cut in two by a crack: each piece turns freely, so each gets its own rotation offset."""
+    particle = synthetic_particle("two-phase", n=48, misfit=MISFIT, noise=0.0, seed=0)
+    crack = np.zeros_like(particle.mask)
+    crack[:, 20:22] = True
+    mask = particle.mask & ~crack
+    cut = StrainParticle("cut", mask, np.where(mask, particle.strain, np.nan),
+                         np.where(mask, particle.composition, np.nan))
     from pixelkinetics.mechanics import ElasticModel
 
-    model = ElasticModel([held_out])
-    responses = model.responses([held_out.composition[held_out.mask]], 1)[0]
-    predicted = joint.beta[0, 0] * responses[0] + joint.beta[0, 1] * responses[1]
-    measured = held_out.strain[:, held_out.mask].T
-    residual = measured - predicted
-    residual -= residual.mean(axis=0)
-    assert np.sqrt(np.mean(residual ** 2)) < 1.1e-3  # the noise level: nothing left unexplained
+    responses = ElasticModel([cut]).responses([cut.composition[mask]], 1)[0]
+    clean = MISFIT[0] * responses[0] + MISFIT[1] * responses[1]
+    left = np.nonzero(mask)[1] < 20
+    clean[:, 3] += np.where(left, 0.01, -0.02)  # the pieces' rigid rotations
+    rng = np.random.default_rng(1)
+    cut.strain[:, mask] = (clean + 1e-3 * rng.standard_normal(clean.shape)).T
+    fit = fit_vegard([cut], sigma=1e-3)
+    assert np.all(np.abs(fit.beta[0] / MISFIT - 1) < 0.01), fit.beta
+    assert fit.offsets["cut"].shape == (5,)
+    assert abs((fit.offsets["cut"][3] - fit.offsets["cut"][4]) - 0.03) < 1e-3
+    assert 0.9 < fit.reduced_chi2 < 1.1
+
+
+def test_py4dstem_strain_is_the_reciprocal_lattice_transformation():
+    """Deform a lattice by F in real space, compute its reciprocal vectors, take beta from g = beta g_ref
+    and e = I - beta as py4DSTEM defines them (x along array rows); reading them back gives F - I in
+    pixelkinetics axes exactly, and a stretch s, which py4DSTEM reports as s / (1 + s), reads s."""
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        H = 0.05 * rng.standard_normal((2, 2))  # displacement gradient, x = columns, y = rows
+        swap = np.array([[0.0, 1.0], [1.0, 0.0]])
+        F_py = swap @ (np.eye(2) + H) @ swap  # in py4DSTEM's (row, column) axes
+        A_ref = np.array([[1.0, 0.3], [-0.2, 0.9]])  # real lattice vectors as columns
+        g_ref = np.linalg.inv(A_ref).T
+        g = np.linalg.inv(F_py @ A_ref).T
+        beta = np.linalg.lstsq(g_ref.T, g.T, rcond=None)[0].T  # g = beta g_ref
+        py = dict(e_xx=1 - beta[0, 0], e_yy=1 - beta[1, 1], e_xy=-(beta[0, 1] + beta[1, 0]) / 2,
+                  theta=(beta[0, 1] - beta[1, 0]) / 2)
+        strain = from_py4dstem(py["e_xx"], py["e_yy"], py["e_xy"], py["theta"])
+        expected = [H[0, 0], H[1, 1], (H[0, 1] + H[1, 0]) / 2, (H[1, 0] - H[0, 1]) / 2]
+        np.testing.assert_allclose(strain, expected, atol=1e-13)
+        np.testing.assert_allclose(to_py4dstem(strain), list(py.values()), atol=1e-13)
+    s = 0.05
+    py_stretch = to_py4dstem(np.array([s, 0.0, 0.0, 0.0]))
+    np.testing.assert_allclose(py_stretch[1], s / (1 + s), rtol=1e-13)  # our x is py4DSTEM's y
 
 
 def test_basis_and_bad_particles():
