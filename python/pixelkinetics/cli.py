@@ -1,7 +1,8 @@
 """pixelkinetics: learn reaction kinetics of battery particles from X-ray movies.
 
 Commands: demo (synthetic data -> fit -> results and figures), synth, fit, uq, compare, sweep, simulate,
-report, info; spectra (STXM image stacks -> composition movie) and synth-stacks. fit, uq and sweep share
+report, info; spectra (STXM image stacks -> composition movie) and synth-stacks; stability (populations);
+strain (strain-composition law through elasticity) and synth-strain. fit, uq and sweep share
 their work over the ranks of `mpiexec -n N pixelkinetics ...`.
 """
 from __future__ import annotations
@@ -271,8 +272,15 @@ def _report(args: argparse.Namespace) -> int:
     try:
         with h5py.File(args.results, "r") as f:
             spectral = "spectra" in f and "fit" not in f
+            strain = "vegard" in f
     except OSError:
-        spectral = False  # load_results reports it
+        spectral = strain = False  # load_results reports it
+    if strain:
+        from .mechanics.report import write_strain_report
+
+        figures = write_strain_report(args.results, args.output)
+        print(f"wrote {len(figures)} files of the strain fit to {args.output}")
+        return 0
     if spectral:
         from .spectra.report import write_spectra_report
 
@@ -424,6 +432,67 @@ def _stability(args: argparse.Namespace) -> int:
     return 0
 
 
+def _strain(args: argparse.Namespace) -> int:
+    from .mechanics import fit_vegard, naive_regression, predict_strain, read_strain, write_strain_results
+    from .mechanics.files import strain_file_summary
+    from .mechanics.report import write_strain_report
+
+    t0 = time.perf_counter()
+    data = read_strain(args.data)
+    names = [p.name for p in data.particles]
+    unknown = sorted(set(args.hold_out) - set(names))
+    if unknown:
+        raise ValueError(f"{args.data}: --hold-out names no particle under /strain: {unknown} (there are {names})")
+    train = [p for p in data.particles if p.name not in args.hold_out]
+    held_out = [p for p in data.particles if p.name in args.hold_out]
+    if not train:
+        raise ValueError(f"{args.data}: every particle is held out; nothing is left to fit")
+    print(f"pixelkinetics strain: {len(train)} particle(s) fitted jointly, {len(held_out)} held out, order "
+          f"{args.order}, crystal axis 1 at {np.rad2deg(data.angle):g} deg")
+    print("\n".join("  " + line for line in strain_file_summary(data)))
+    sigma = args.sigma if args.sigma is not None else data.strain_sigma
+    fit = fit_vegard(train, order=args.order, stiffness=data.stiffness, angle=data.angle, sigma=sigma,
+                     fit_stiffness=args.fit_stiffness, composition_draws=args.composition_draws,
+                     progress=not args.quiet)
+    naive = {p.name: naive_regression(p, data.angle) for p in data.particles}
+    prediction = predict_strain(fit, held_out) if held_out else None
+    write_strain_results(args.output, fit, train, naive, held_out, prediction, data_path=args.data,
+                         truth=data.truth)
+    print("\n".join("  " + line for line in fit.summary()))
+    if fit.stiffness_fit is not None:
+        print("\n".join("  " + line for line in fit.stiffness_fit.summary()))
+    for p in data.particles:
+        print(f"  {p.name}: naive pixel regression {np.round(naive[p.name], 5).tolist()}"
+              + (f"; held out, predicted with residual rms {prediction.rms[p.name]:.3g}" if p in held_out else ""))
+    print(f"  wrote {args.output} in {time.perf_counter() - t0:.1f} s")
+    if args.report:
+        files = write_strain_report(args.output, args.report)
+        print(f"  wrote {len(files)} report files to {args.report}")
+    return 0
+
+
+def _synth_strain(args: argparse.Namespace) -> int:
+    from .mechanics import LFP_AC, LFP_MISFIT, PATTERNS, synthetic_particle, write_strain
+
+    patterns = [p.strip() for p in args.patterns.split(",")]
+    bad = [p for p in patterns if p not in PATTERNS]
+    if bad:
+        raise ValueError(f"--patterns: unknown {bad}; choose from {', '.join(PATTERNS)}")
+    angle = np.deg2rad(args.angle_deg)
+    particles = [synthetic_particle(p, n=args.size, noise=args.noise, angle=angle,
+                                    composition_noise=args.composition_noise, seed=args.seed + k, name=f"{p}-{k}")
+                 for k, p in enumerate(patterns)]
+    Q = LFP_AC / LFP_AC[0, 0]
+    truth = {"misfit_1": LFP_MISFIT[0], "misfit_2": LFP_MISFIT[1], "Q22/Q11": Q[1, 1], "Q12/Q11": Q[0, 1],
+             "Q66/Q11": Q[2, 2], "noise": args.noise, "composition_noise": args.composition_noise}
+    write_strain(args.output, particles, angle=angle, convention=args.convention, truth=truth)
+    print(f"wrote {args.output}: {len(particles)} particle(s) of {args.size}x{args.size} pixels "
+          f"({', '.join(patterns)}), LiFePO4 a-c misfit {LFP_MISFIT}, strain noise {args.noise:g}, "
+          f"{args.convention} convention")
+    print(f"next: pixelkinetics strain {args.output} -o strain_fit.h5 --report strain_report")
+    return 0
+
+
 def _add_synth_options(p: argparse.ArgumentParser, particles: int, sites: List[int]) -> None:
     p.add_argument("--particles", type=int, default=particles, help=f"number of particles (default {particles})")
     p.add_argument("--sites", type=int, nargs=2, default=sites, metavar=("MIN", "MAX"), help="pixels per particle")
@@ -503,7 +572,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--config", help="TOML file: its [model] parameters (theta = 0)")
     simulate.set_defaults(run=_simulate)
 
-    report = sub.add_parser("report", help="write the figures of a results file (or of a `spectra` movie file)")
+    report = sub.add_parser("report", help="write the figures of a results file (fit or strain) or of a `spectra` "
+                                           "movie file")
     report.add_argument("results", help="HDF5 results file, or a movie file written by `spectra`")
     report.add_argument("-o", "--output", required=True, help="directory for the PNG figures")
     report.set_defaults(run=_report)
@@ -549,6 +619,37 @@ def build_parser() -> argparse.ArgumentParser:
     stability.add_argument("--max-current", type=float, default=5e-2, help="largest |dc/dt| in 1/s (default 5e-2)")
     stability.add_argument("--particles", type=int, default=100, help="particles per simulated population")
     stability.set_defaults(run=_stability)
+
+    strain = sub.add_parser("strain", help="learn the strain-composition law (Vegard) of correlated strain and "
+                                           "composition maps through elasticity")
+    strain.add_argument("data", help="HDF5 file with a /strain group (pixelkinetics.mechanics.files)")
+    strain.add_argument("-o", "--output", required=True, help="HDF5 results file to write")
+    strain.add_argument("--order", type=int, default=1, help="terms of the law: 1 is Vegard's (default 1)")
+    strain.add_argument("--fit-stiffness", action="store_true", help="also fit the stiffness ratios (L-BFGS)")
+    strain.add_argument("--hold-out", nargs="+", default=[], metavar="NAME",
+                        help="particles left out of the fit and predicted with the learned law")
+    strain.add_argument("--sigma", type=float, default=None,
+                        help="strain noise (default: the file's strain_sigma, else estimated)")
+    strain.add_argument("--composition-draws", type=int, default=16,
+                        help="redraws that propagate composition sigma (default 16)")
+    strain.add_argument("--report", help="directory for the figures and summary")
+    strain.add_argument("--quiet", action="store_true", help="no progress bar")
+    strain.set_defaults(run=_strain)
+
+    synth_strain = sub.add_parser("synth-strain", help="write synthetic strain and composition maps of "
+                                                       "LiFePO4-like particles with their truth")
+    synth_strain.add_argument("-o", "--output", required=True, help="HDF5 strain file to write")
+    synth_strain.add_argument("--patterns", default="two-phase,core-shell,blobs,linear",
+                              help="comma-separated composition patterns, one particle each")
+    synth_strain.add_argument("--size", type=int, default=96, help="pixels per side (default 96)")
+    synth_strain.add_argument("--noise", type=float, default=1e-3, help="strain noise (default 1e-3)")
+    synth_strain.add_argument("--composition-noise", type=float, default=0.0,
+                              help="noise of the composition map, written as its sigma (default 0)")
+    synth_strain.add_argument("--angle-deg", type=float, default=0.0, help="crystal axis a from image x")
+    synth_strain.add_argument("--convention", choices=("real", "py4dstem"), default="py4dstem",
+                              help="how the strain maps are written (default py4dstem)")
+    synth_strain.add_argument("--seed", type=int, default=0)
+    synth_strain.set_defaults(run=_synth_strain)
 
     info = sub.add_parser("info", help="summarise a movie or results file")
     info.add_argument("data", help="HDF5 file")
