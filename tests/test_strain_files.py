@@ -64,8 +64,17 @@ def _good(tmp_path):
      "/strain/p/e_xy has shape"),
     (lambda f: f["strain/p"].__delitem__("composition"), "dataset /strain/p/composition is missing"),
     (lambda f: f["strain/p/composition"].__setitem__((8, 8), np.nan), "composition must be finite"),
-    (lambda f: f["strain"].attrs.__setitem__("stiffness", np.eye(2)), "stiffness must be a symmetric positive"),
+    (lambda f: f["strain"].attrs.__setitem__("stiffness", np.eye(2)), "/strain attribute stiffness must be a finite 3"),
+    (lambda f: f["strain"].attrs.__setitem__("stiffness", -np.eye(3)), "stiffness must be a symmetric positive"),
     (lambda f: f["strain"].attrs.__setitem__("strain_sigma", -1.0), "strain_sigma must be positive"),
+    (lambda f: f["strain"].attrs.__setitem__("strain_sigma", "small"), "strain_sigma must be a finite number"),
+    (lambda f: f["strain"].attrs.__setitem__("angle_deg", "twenty"), "angle_deg must be a finite number"),
+    (lambda f: f["strain"].attrs.__setitem__("angle_deg", [1.0, 2.0]), "angle_deg must be a finite number"),
+    (lambda f: f["strain/p"].attrs.__setitem__("pixel_size_nm", np.nan), "pixel_size_nm must be a finite number"),
+    (lambda f: f["strain/p/composition"].__setitem__((8, 8), 55.0), "must be a lithium fraction in \\[0, 1\\]"),
+    (lambda f: (f["strain/p"].__delitem__("mask"),
+                f["strain/p"].create_dataset("mask", data=np.full((16, 16), np.nan))),
+     "mask must be 0 off and nonzero on the particle"),
     (lambda f: f.__delitem__("strain"), "no /strain group"),
     (lambda f: f["strain/p"].__delitem__("mask"), "dataset /strain/p/mask is missing"),
 ])
@@ -88,3 +97,22 @@ def test_strain_command_errors_exit_with_status_2(tmp_path, capsys):
     assert main(["strain", str(not_h5), "-o", str(tmp_path / "r.h5")]) == 2
     assert "not a readable HDF5 file" in capsys.readouterr().err
     assert not (tmp_path / "r.h5").exists()
+
+
+def test_missing_components_and_uniform_particles(tmp_path, capsys):
+    """A particle without e_xy still fits (its axes at angle 0 need only e_xx, e_yy); a uniformly lithiated
+    particle cannot identify a law and says so."""
+    missing = synthetic_particle("two-phase", n=32, name="no-shear", seed=1)
+    missing.strain[2] = np.nan
+    path = tmp_path / "strain.h5"
+    write_strain(path, [missing])
+    assert main(["strain", str(path), "-o", str(tmp_path / "r.h5"), "--quiet"]) == 0
+    beta = read_strain_results(tmp_path / "r.h5")["vegard"]["beta"][0]
+    assert np.all(np.abs(beta / MISFIT - 1) < 0.01)
+    uniform = synthetic_particle("two-phase", n=32, name="uniform")
+    uniform.composition = np.where(uniform.mask, 0.4, np.nan)
+    write_strain(path, [uniform])
+    assert main(["strain", str(path), "-o", str(tmp_path / "u.h5")]) == 2
+    assert "vary too little to identify a law" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["strain", str(path), "-o", str(tmp_path / "u.h5"), "--sigma", "0"])

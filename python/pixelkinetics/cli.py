@@ -451,6 +451,9 @@ def _strain(args: argparse.Namespace) -> int:
           f"{args.order}, crystal axis 1 at {np.rad2deg(data.angle):g} deg")
     print("\n".join("  " + line for line in strain_file_summary(data)))
     sigma = args.sigma if args.sigma is not None else data.strain_sigma
+    if args.composition_draws < 2 and any(p.composition_sigma is not None for p in train):
+        print(f"  warning: --composition-draws {args.composition_draws} < 2: composition_sigma is not propagated "
+              f"and its bias is not removed", file=sys.stderr)
     fit = fit_vegard(train, order=args.order, stiffness=data.stiffness, angle=data.angle, sigma=sigma,
                      fit_stiffness=args.fit_stiffness, composition_draws=args.composition_draws,
                      progress=not args.quiet)
@@ -459,11 +462,15 @@ def _strain(args: argparse.Namespace) -> int:
     write_strain_results(args.output, fit, train, naive, held_out, prediction, data_path=args.data,
                          truth=data.truth)
     print("\n".join("  " + line for line in fit.summary()))
+    if fit.composition_bias is not None:
+        print(f"  composition sigma: {args.composition_draws} redraws removed a bias of "
+              f"{np.round(fit.composition_bias[0], 6).tolist()} from beta_1")
     if fit.stiffness_fit is not None:
         print("\n".join("  " + line for line in fit.stiffness_fit.summary()))
     for p in data.particles:
         print(f"  {p.name}: naive pixel regression {np.round(naive[p.name], 5).tolist()}"
-              + (f"; held out, predicted with residual rms {prediction.rms[p.name]:.3g}" if p in held_out else ""))
+              + (f"; held out, predicted with residual rms {prediction.rms[p.name]:.3g}" if p.name in args.hold_out
+                 else ""))
     print(f"  wrote {args.output} in {time.perf_counter() - t0:.1f} s")
     if args.report:
         files = write_strain_report(args.output, args.report)
@@ -491,6 +498,19 @@ def _synth_strain(args: argparse.Namespace) -> int:
           f"{args.convention} convention")
     print(f"next: pixelkinetics strain {args.output} -o strain_fit.h5 --report strain_report")
     return 0
+
+
+def _positive(kind, zero: bool = False):
+    """An argparse type: a number of ``kind`` that is > 0 (>= 0 with ``zero``)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if not (value >= 0 if zero else value > 0) or value != value:
+            raise argparse.ArgumentTypeError(f"{text} must be {'>= 0' if zero else '> 0'}")
+        return value
+    return parse
 
 
 def _add_synth_options(p: argparse.ArgumentParser, particles: int, sites: List[int]) -> None:
@@ -624,13 +644,13 @@ def build_parser() -> argparse.ArgumentParser:
                                            "composition maps through elasticity")
     strain.add_argument("data", help="HDF5 file with a /strain group (pixelkinetics.mechanics.files)")
     strain.add_argument("-o", "--output", required=True, help="HDF5 results file to write")
-    strain.add_argument("--order", type=int, default=1, help="terms of the law: 1 is Vegard's (default 1)")
+    strain.add_argument("--order", type=_positive(int), default=1, help="terms of the law: 1 is Vegard's (default 1)")
     strain.add_argument("--fit-stiffness", action="store_true", help="also fit the stiffness ratios (L-BFGS)")
     strain.add_argument("--hold-out", nargs="+", default=[], metavar="NAME",
                         help="particles left out of the fit and predicted with the learned law")
-    strain.add_argument("--sigma", type=float, default=None,
+    strain.add_argument("--sigma", type=_positive(float), default=None,
                         help="strain noise (default: the file's strain_sigma, else estimated)")
-    strain.add_argument("--composition-draws", type=int, default=16,
+    strain.add_argument("--composition-draws", type=_positive(int, zero=True), default=16,
                         help="redraws that propagate composition sigma (default 16)")
     strain.add_argument("--report", help="directory for the figures and summary")
     strain.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -641,9 +661,10 @@ def build_parser() -> argparse.ArgumentParser:
     synth_strain.add_argument("-o", "--output", required=True, help="HDF5 strain file to write")
     synth_strain.add_argument("--patterns", default="two-phase,core-shell,blobs,linear",
                               help="comma-separated composition patterns, one particle each")
-    synth_strain.add_argument("--size", type=int, default=96, help="pixels per side (default 96)")
-    synth_strain.add_argument("--noise", type=float, default=1e-3, help="strain noise (default 1e-3)")
-    synth_strain.add_argument("--composition-noise", type=float, default=0.0,
+    synth_strain.add_argument("--size", type=_positive(int), default=96, help="pixels per side (default 96)")
+    synth_strain.add_argument("--noise", type=_positive(float, zero=True), default=1e-3,
+                              help="strain noise (default 1e-3)")
+    synth_strain.add_argument("--composition-noise", type=_positive(float, zero=True), default=0.0,
                               help="noise of the composition map, written as its sigma (default 0)")
     synth_strain.add_argument("--angle-deg", type=float, default=0.0, help="crystal axis a from image x")
     synth_strain.add_argument("--convention", choices=("real", "py4dstem"), default="py4dstem",

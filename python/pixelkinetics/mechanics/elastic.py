@@ -54,6 +54,37 @@ def rotate_stiffness(Q: np.ndarray, angle: float) -> np.ndarray:
     return T @ Q @ T.T
 
 
+def displacement_gradient(strain: np.ndarray) -> np.ndarray:
+    """(..., 2, 2) displacement gradient [[e_xx, e_xy - w], [e_xy + w, e_yy]] of (4, ...) strain."""
+    exx, eyy, exy, w = strain
+    return np.stack([np.stack([exx, exy - w], -1), np.stack([exy + w, eyy], -1)], -2)
+
+
+def strain_components(gradient: np.ndarray) -> np.ndarray:
+    """(4, ...) e_xx, e_yy, e_xy, rotation of a (..., 2, 2) displacement gradient."""
+    H = gradient
+    return np.stack([H[..., 0, 0], H[..., 1, 1], 0.5 * (H[..., 0, 1] + H[..., 1, 0]),
+                     0.5 * (H[..., 1, 0] - H[..., 0, 1])])
+
+
+def relative_to_reference(strain: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(n, 4) strain measured against a reference lattice strained by ``reference`` (n, 4 or 4,): the
+    deformation (I + H)(I + G)^-1 - I, as a diffraction measurement relative to a reference lattice
+    reads it (py4DSTEM divides by the median lattice)."""
+    F = np.eye(2) + displacement_gradient(np.asarray(strain, dtype=np.float64).T)
+    G = np.eye(2) + displacement_gradient(np.broadcast_to(reference, np.shape(strain)).T)
+    return strain_components(F @ np.linalg.inv(G) - np.eye(2)).T
+
+
+def undo_reference(measured: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`relative_to_reference`: (I + H_m)(I + G) - I. Components not measured (NaN)
+    stay NaN; they enter the others' correction as 0 (a second-order term)."""
+    measured = np.asarray(measured, dtype=np.float64)
+    F = np.eye(2) + displacement_gradient(np.nan_to_num(measured).T)
+    G = np.eye(2) + displacement_gradient(np.broadcast_to(reference, measured.shape).T)
+    return np.where(np.isnan(measured), np.nan, strain_components(F @ G - np.eye(2)).T)
+
+
 def basis(c: np.ndarray, order: int) -> np.ndarray:
     """(n, order) basis phi_1 .. phi_order of the eigenstrain law at compositions ``c``."""
     c = np.asarray(c, dtype=np.float64)

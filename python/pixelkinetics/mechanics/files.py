@@ -13,11 +13,20 @@ Input (any HDF5 file with a ``/strain`` group; one subgroup per particle or fiel
         composition              (H, W) lithium fraction, finite on the particle
         composition_sigma        (H, W) optional
 
-Axes: x along image columns, y along rows, rotation = (d u_y/dx - d u_x/dy) / 2. Convention "py4dstem" reads
-maps as py4DSTEM's strain step writes them, in the scan's real-space frame: x along the first array
-axis, and e = I - beta from the transformation beta of the reciprocal lattice (g = beta g_ref). They are
-converted exactly to the real-space displacement gradient H = beta^-T - I in these axes (so a real
-stretch s, which py4DSTEM reports as s / (1 + s), reads s again).
+Axes: x along image columns, y along rows, rotation = (d u_y/dx - d u_x/dy) / 2; ``angle_deg`` is from
+the image x axis in either convention. Pixels not measured are NaN (``mask`` is the particle's outline,
+not a fit-quality flag: apply py4DSTEM's own mask as NaN before writing).
+
+Convention "py4dstem" reads maps as py4DSTEM's strain step writes them (``e_xx`` or ``exx``, ..., and
+``theta``): e = I - beta from the transformation beta of the reciprocal lattice (g = beta g_ref), in
+diffraction-space axes with x = Qx along the first array axis (rows). These must be calibrated to the
+scan (the real-to-diffraction rotation and flip removed, no extra coordinate rotation), so that Qx, Qy
+run along the scan's rows and columns. The maps are converted exactly to the real-space displacement
+gradient H = beta^-T - I in the axes above (a real stretch s, which py4DSTEM reports as s / (1 + s),
+reads s again); without ``theta`` the rotation is taken as 0, exact only to first order.
+
+The fit takes every strain as measured against a reference lattice (py4DSTEM's median lattice), as a
+product (I + H)(I + G)^-1 - I with G fitted per particle, and lets every rigid piece rotate.
 """
 from __future__ import annotations
 
@@ -28,23 +37,11 @@ import h5py
 import numpy as np
 
 from ..io import _attr_str, _open, _read, atomic_h5
-from .elastic import COMPONENTS, LFP_AC, StrainParticle
+from .elastic import COMPONENTS, LFP_AC, StrainParticle, displacement_gradient, strain_components
+from .stiffness import PARAMETER_NAMES
 from .vegard import Prediction, VegardFit
 
 CONVENTIONS = ("real", "py4dstem")
-
-
-def _gradient(strain: np.ndarray) -> np.ndarray:
-    """(..., 2, 2) displacement gradient [[e_xx, e_xy - w], [e_xy + w, e_yy]] of (4, ...) strain."""
-    exx, eyy, exy, w = strain
-    return np.stack([np.stack([exx, exy - w], -1), np.stack([exy + w, eyy], -1)], -2)
-
-
-def _strain(gradient: np.ndarray) -> np.ndarray:
-    """(4, ...) e_xx, e_yy, e_xy, rotation of a (..., 2, 2) displacement gradient."""
-    H = gradient
-    return np.stack([H[..., 0, 0], H[..., 1, 1], 0.5 * (H[..., 0, 1] + H[..., 1, 0]),
-                     0.5 * (H[..., 1, 0] - H[..., 0, 1])])
 
 
 _SWAP = np.array([[0.0, 1.0], [1.0, 0.0]])  # py4DSTEM's x is the first array axis (rows): our y
@@ -57,13 +54,13 @@ def from_py4dstem(e_xx, e_yy, e_xy, theta) -> np.ndarray:
     ok = np.all(np.isfinite(beta), axis=(-2, -1))
     H = np.full(beta.shape, np.nan)
     H[ok] = np.swapaxes(np.linalg.inv(beta[ok]), -2, -1) - np.eye(2)
-    return _strain(_SWAP @ H @ _SWAP)
+    return strain_components(_SWAP @ H @ _SWAP)
 
 
 def to_py4dstem(strain: np.ndarray) -> np.ndarray:
     """(4, ...) py4DSTEM e_xx, e_yy, e_xy, theta of real-space strain in pixelkinetics axes (the inverse
     of :func:`from_py4dstem`)."""
-    F = _SWAP @ _gradient(np.asarray(strain, dtype=np.float64)) @ _SWAP + np.eye(2)
+    F = _SWAP @ displacement_gradient(np.asarray(strain, dtype=np.float64)) @ _SWAP + np.eye(2)
     ok = np.all(np.isfinite(F), axis=(-2, -1))
     beta = np.full(F.shape, np.nan)
     beta[ok] = np.swapaxes(np.linalg.inv(F[ok]), -2, -1)
@@ -87,14 +84,13 @@ def read_strain(path: "str | os.PathLike") -> StrainData:
         if "strain" not in f or not isinstance(f["strain"], h5py.Group):
             raise ValueError(f"{path}: no /strain group of particles (see pixelkinetics.mechanics.files)")
         root = f["strain"]
-        angle = float(root.attrs.get("angle_deg", 0.0))
-        stiffness = np.asarray(root.attrs.get("stiffness", LFP_AC), dtype=np.float64)
-        if stiffness.shape != (3, 3) or not np.allclose(stiffness, stiffness.T) or \
-                not np.all(np.linalg.eigvalsh(stiffness) > 0):
+        angle = _number_attr(root, "angle_deg", path, default=0.0)
+        stiffness = _number_attr(root, "stiffness", path, default=LFP_AC, shape=(3, 3))
+        if not np.allclose(stiffness, stiffness.T) or not np.all(np.linalg.eigvalsh(stiffness) > 0):
             raise ValueError(f"{path}: /strain attribute stiffness must be a symmetric positive definite 3 x 3 "
                              f"matrix, got {stiffness.tolist()}")
-        sigma = root.attrs.get("strain_sigma")
-        if sigma is not None and not (np.isfinite(sigma) and sigma > 0):
+        sigma = _number_attr(root, "strain_sigma", path, default=None)
+        if sigma is not None and not sigma > 0:
             raise ValueError(f"{path}: /strain attribute strain_sigma must be positive, got {sigma}")
         particles = []
         for name, group in root.items():
@@ -113,18 +109,38 @@ def read_strain(path: "str | os.PathLike") -> StrainData:
     return StrainData(particles, np.deg2rad(angle), stiffness, None if sigma is None else float(sigma), truth)
 
 
+def _number_attr(group: h5py.Group, name: str, path: str, default, shape=()):
+    """A finite number (or array of ``shape``) attribute of ``group``, else a ValueError naming it."""
+    if name not in group.attrs:
+        return None if default is None else np.asarray(default, dtype=np.float64) if shape else float(default)
+    raw = group.attrs[name]
+    try:
+        value = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or value.shape != shape or not np.all(np.isfinite(value)):
+        what = "a finite number" if shape == () else f"a finite {' x '.join(map(str, shape))} array"
+        raise ValueError(f"{path}: {group.name} attribute {name} must be {what}, got {raw!r}")
+    return float(value) if shape == () else value
+
+
 def _read_particle(name: str, group: h5py.Group, path: str) -> StrainParticle:
     convention = _attr_str(group, "convention", "real")
     if convention not in CONVENTIONS:
         raise ValueError(f"attribute convention must be one of {CONVENTIONS}, got {convention!r}")
     if "pixel_size_nm" not in group.attrs:
         raise ValueError("attribute pixel_size_nm is missing")
+    pixel_size = _number_attr(group, "pixel_size_nm", path, default=None)
     mask = _read(group, "mask", path)
     if mask.ndim != 2:
         raise ValueError(f"{path}: {group.name}/mask must be 2-D, got shape {mask.shape}")
+    if not np.all(np.isfinite(mask)):
+        raise ValueError(f"{path}: {group.name}/mask must be 0 off and nonzero on the particle, found NaN")
     fields = []
     for key in COMPONENTS:
-        names = [key, "theta"] if key == "rotation" and convention == "py4dstem" else [key]
+        names = [key]
+        if convention == "py4dstem":
+            names += ["theta"] if key == "rotation" else [key.replace("_", "")]
         found = next((n for n in names if n in group), None)
         values = _read(group, found or key, path, required=key != "rotation")
         if values is None:
@@ -139,7 +155,14 @@ def _read_particle(name: str, group: h5py.Group, path: str) -> StrainParticle:
         strain[3][no_rotation] = np.nan
     composition = _read(group, "composition", path)
     sigma = _read(group, "composition_sigma", path, required=False)
-    return StrainParticle(name, mask != 0, strain, composition, sigma, float(group.attrs["pixel_size_nm"]))
+    c = composition[mask != 0]
+    if np.any(np.isfinite(c)) and (np.nanmin(c) < -0.2 or np.nanmax(c) > 1.2):
+        raise ValueError(f"{path}: {group.name}/composition runs from {np.nanmin(c):g} to {np.nanmax(c):g}: it must "
+                         f"be a lithium fraction in [0, 1] (not percent)")
+    try:
+        return StrainParticle(name, mask != 0, strain, composition, sigma, pixel_size)
+    except ValueError as exc:  # the particle names itself; the caller names the file and group
+        raise ValueError(str(exc).removeprefix(f"particle {name!r}: ")) from None
 
 
 def write_strain(path: "str | os.PathLike", particles: Sequence[StrainParticle], angle: float = 0.0,
@@ -188,6 +211,8 @@ def write_strain_results(path: "str | os.PathLike", fit: VegardFit, particles: S
         v.create_dataset("covariance", data=fit.covariance)
         for name, cov in fit.covariance_parts.items():
             v.create_dataset(f"covariance_{name}", data=cov)
+        if fit.composition_bias is not None:  # what the redrawn compositions removed from beta
+            v.create_dataset("composition_bias_removed", data=fit.composition_bias)
         s = f.create_group("stiffness")
         s.create_dataset("Q", data=fit.stiffness)
         s.attrs["fitted"] = fit.stiffness_fit is not None
@@ -195,6 +220,7 @@ def write_strain_results(path: "str | os.PathLike", fit: VegardFit, particles: S
             sf = fit.stiffness_fit
             s.create_dataset("start", data=sf.start)
             s.create_dataset("parameters", data=sf.parameters)
+            s.attrs["parameter_names"] = list(PARAMETER_NAMES)
             s.create_dataset("parameter_covariance", data=sf.covariance)
             s.create_dataset("loss_history", data=np.asarray(sf.history, dtype=np.float64))
             s.attrs.update(converged=sf.converged, message=sf.message, iterations=sf.iterations)

@@ -1,7 +1,8 @@
 """Figures and a summary of a strain fit, drawn from a results file of ``pixelkinetics strain``:
 
-- ``vegard.png``: strain along each crystal axis against composition for every pixel (offsets removed),
-  with the elastic fit's law, the naive pixel regression and the truth where known;
+- ``vegard.png``: measured strain along each crystal axis against composition for every pixel (reference
+  lattice divided out), with the eigenstrain law of the elastic fit (the stress-free strain; the
+  measured cloud is the elastic response to it), the naive pixel regression and the truth where known;
 - ``strain_<particle>.png``: measured, predicted and residual maps of every strain component, and the
   composition, for each particle (held-out particles too);
 - ``stiffness.png``: the loss of the stiffness-ratio fit per L-BFGS iteration (when fitted);
@@ -16,8 +17,9 @@ from typing import List
 import numpy as np
 
 from ..report import _figure, _safe_name, _show_map
-from .elastic import COMPONENTS, basis
+from .elastic import COMPONENTS, basis, undo_reference
 from .files import read_strain_results
+from .vegard import along_axes
 
 
 def write_strain_report(path: "str | os.PathLike", outdir: "str | os.PathLike", dpi: int = 110,
@@ -46,13 +48,6 @@ def write_strain_report(path: "str | os.PathLike", outdir: "str | os.PathLike", 
     return written
 
 
-def _along_axes(strain: np.ndarray, angle: float) -> np.ndarray:
-    """(2, ...) normal strain along crystal axes 1 and 2 of (4, ...) strain."""
-    c, s = np.cos(angle), np.sin(angle)
-    exx, eyy, exy = strain[0], strain[1], strain[2]
-    return np.stack([c * c * exx + s * s * eyy + 2 * s * c * exy, s * s * exx + c * c * eyy - 2 * s * c * exy])
-
-
 def _vegard_figure(r: dict):
     v = r["vegard"]
     angle = np.deg2rad(v["attrs"]["angle_deg"])
@@ -66,9 +61,8 @@ def _vegard_figure(r: dict):
         for p in particles.values():
             mask = p["mask"].astype(bool)
             offsets = p["offsets"]
-            shifted = p["measured"].copy()
-            shifted[:3] -= offsets[:3, None, None]  # the reference lattice's offsets
-            along = _along_axes(shifted, angle)[axis][mask]
+            reference = -np.array([*offsets[:3], np.mean(offsets[3:])])  # the reference lattice's strain
+            along = along_axes(undo_reference(p["measured"][:, mask].T, reference), angle)[:, axis]
             ok = np.isfinite(along)
             cs.append(p["composition"][mask][ok])
             es.append(along[ok])
@@ -80,10 +74,10 @@ def _vegard_figure(r: dict):
         order = beta.shape[0]
         law = (basis(grid, order) - basis(c, order).mean(axis=0)) @ beta[:, axis]
         ax.plot(grid, centre + law, color="C3", lw=2,
-                label=f"elastic fit: beta_1 = {beta[0, axis]:+.5f} +- {sd[0, axis]:.1e}")
+                label=f"eigenstrain law, elastic fit: beta_1 = {beta[0, axis]:+.5f} +- {sd[0, axis]:.1e}")
         slope = float(np.mean(naive))
         ax.plot(grid, centre + slope * (grid - c.mean()), color="C0", lw=2, ls="--",
-                label=f"naive pixel regression: {slope:+.4f}")
+                label=f"naive pixel regression (mean slope of the particles): {slope:+.4f}")
         key = f"misfit_{axis + 1}"
         if key in truth:
             ax.plot(grid, centre + truth[key] * (grid - c.mean()), color="k", lw=1, ls=":",
@@ -152,6 +146,9 @@ def summary_lines(r: dict) -> List[str]:
             if k == 0 and key in truth:
                 line += f"   (truth {truth[key]:+.6f}, z = {(beta[k, axis] - truth[key]) / sd[k, axis]:+.2f})"
             lines.append(line)
+    if "composition_bias_removed" in v:
+        lines.append(f"  composition sigma: redrawn compositions removed a bias of "
+                     f"{np.round(v['composition_bias_removed'][0], 7).tolist()} from beta_1")
     for key in v:
         if key.startswith("covariance_"):
             part_sd = np.sqrt(np.diag(v[key]))[:2]

@@ -92,7 +92,13 @@ class StiffnessFit:
     evaluations: int
     converged: bool
     message: str
+    sigma: float
     history: List[float] = field(default_factory=list)
+
+    def rescale(self, sigma: float) -> None:
+        """Take ``sigma`` as the strain noise instead of the one the loss was scaled with."""
+        self.covariance = self.covariance * (sigma / self.sigma) ** 2
+        self.sigma = float(sigma)
 
     def ratios(self) -> dict:
         """Q22/Q11, Q12/Q11, Q66/Q11 with their sd (delta method)."""
@@ -145,6 +151,11 @@ def fit_stiffness_ratios(problem, sigma: Optional[float] = None, max_iter: int =
     if bar is not None:
         bar.close()
     p = result.x
+    lower, upper = np.array(BOUNDS).T
+    at_bound = [PARAMETER_NAMES[i] for i in np.flatnonzero((p - lower < 1e-6) | (upper - p < 1e-6))]
+    converged, message = bool(result.success), str(result.message)
+    if at_bound:  # the curvature there does not describe the uncertainty
+        converged, message = False, f"stopped at the bound of {', '.join(at_bound)}: the data do not hold the ratios"
     hessian, jacobian = _curvature(loss, p)
     try:
         covariance = np.linalg.inv(hessian)
@@ -153,7 +164,7 @@ def fit_stiffness_ratios(problem, sigma: Optional[float] = None, max_iter: int =
     Q = stiffness_from_parameters(p, start[0, 0])[0]
     problem.model.set_stiffness(Q)
     return StiffnessFit(Q, start, p, covariance, jacobian, float(result.fun), int(result.nit), loss.evaluations,
-                        bool(result.success), str(result.message), history)
+                        converged, message, float(sigma), history)
 
 
 def _curvature(loss: ReducedLoss, p: np.ndarray, step: float = 1e-3) -> Tuple[np.ndarray, np.ndarray]:

@@ -5,7 +5,7 @@ from typing import Optional
 
 import numpy as np
 
-from .elastic import LFP_AC, ElasticModel, StrainParticle
+from .elastic import LFP_AC, ElasticModel, StrainParticle, relative_to_reference
 
 PATTERNS = ("two-phase", "core-shell", "blobs", "linear")
 #: LiFePO4-like Vegard misfit: +5.0% along a, -1.9% along c
@@ -39,8 +39,9 @@ def synthetic_particle(pattern: str, n: int = 64, misfit=LFP_MISFIT, noise: floa
                        stiffness: np.ndarray = LFP_AC, angle: float = 0.0, composition_noise: float = 0.0,
                        pixel_size_nm: float = 10.0, seed: int = 0, name: Optional[str] = None) -> StrainParticle:
     """A particle with a composition ``pattern`` (PATTERNS) whose strain is the elastic response to the
-    Vegard ``misfit`` (per crystal axis, the crystal at ``angle`` from the image x axis), relative to its
-    median (as py4DSTEM references strain to a median lattice), with Gaussian noise ``noise``. With
+    Vegard ``misfit`` (per crystal axis, the crystal at ``angle`` from the image x axis), measured against
+    its median lattice (as py4DSTEM does: a product, (I + H)(I + H_median)^-1 - I), with Gaussian noise
+    ``noise``. With
     ``composition_noise`` the composition map given is the truth plus that noise, with its sigma."""
     rng = np.random.default_rng(seed)
     mask, c = composition_pattern(pattern, n, rng)
@@ -48,7 +49,7 @@ def synthetic_particle(pattern: str, n: int = 64, misfit=LFP_MISFIT, noise: floa
     model = ElasticModel([particle], stiffness, angle)
     responses = model.responses([c[mask]], 1)[0]
     clean = misfit[0] * responses[0] + misfit[1] * responses[1]
-    clean -= np.median(clean, axis=0)
+    clean = relative_to_reference(clean, np.median(clean, axis=0))
     strain = np.full((4, n, n), np.nan)
     strain[:, mask] = (clean + noise * rng.standard_normal(clean.shape)).T
     particle.strain = strain

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .elastic import LFP_AC, ElasticModel, StrainParticle
+from .elastic import LFP_AC, ElasticModel, StrainParticle, relative_to_reference, undo_reference
 
 
 def _group_means(values: np.ndarray, ok: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -46,10 +46,37 @@ class VegardProblem:
         self.order = int(order)
         self.model = ElasticModel(self.particles, stiffness, angle)
         self.compositions = [p.composition[p.mask] for p in self.particles]
-        self.measured = [p.measured for p in self.particles]
-        self.ok = [np.isfinite(m) for m in self.measured]
+        self.raw = [p.measured for p in self.particles]
+        self.ok = [np.isfinite(m) for m in self.raw]
         self.groups = self.model.offset_groups()
+        self.set_reference([np.zeros(4)] * len(self.raw))
+
+    def set_reference(self, reference: Sequence[np.ndarray]) -> None:
+        """Take the measurements as relative to reference lattices strained by ``reference`` (per particle,
+        (4,) or per pixel (n, 4)): the fitted data become (I + H_measured)(I + G) - I."""
+        self.reference = [np.broadcast_to(g, m.shape).copy() for g, m in zip(reference, self.raw)]
+        self.measured = [undo_reference(m, g) for m, g in zip(self.raw, self.reference)]
         self.y = np.concatenate([self._centred(m, k) for k, m in enumerate(self.measured)])
+
+    def fit_reference(self, responses: Sequence[Sequence[np.ndarray]], beta: Optional[np.ndarray] = None,
+                      tol: float = 1e-12, rounds: int = 20) -> None:
+        """Find the reference lattices as the fixed point of their offsets (with the law fitted too, or
+        held at ``beta``): a measurement relative to a strained reference is a product (py4DSTEM divides
+        by its median lattice), which an additive offset meets only to first order (about 2% of a 5%
+        misfit)."""
+        for _ in range(rounds):
+            law = self.solve(responses)[0] if beta is None else beta
+            remainders = self._remainders(law, responses)
+            change = max(float(np.abs(np.nan_to_num(r)).max()) for r in remainders)
+            if change < tol:
+                return
+            self.set_reference([g - np.nan_to_num(r[groups])
+                                for g, r, groups in zip(self.reference, remainders, self.groups)])
+
+    def _remainders(self, beta: np.ndarray, responses) -> List[np.ndarray]:
+        """Per particle, the mean of data minus law over each offset group (NaN where none is measured)."""
+        return [_group_means(self.measured[k] - sum(b * r for b, r in zip(beta, per_particle)), self.ok[k],
+                             self.groups[k]) for k, per_particle in enumerate(responses)]
 
     @property
     def n_beta(self) -> int:
@@ -79,6 +106,13 @@ class VegardProblem:
     def solve(self, responses: Sequence[Sequence[np.ndarray]]):
         """(beta (n_beta,), design, centred residual) of the least squares for these responses."""
         A = self.design(responses)
+        singular = np.linalg.svd(A, compute_uv=False)
+        # responses are strains per unit coefficient: O(spread of composition) per observation
+        if not singular[-1] > 1e-6 * max(singular[0], np.sqrt(A.shape[0])):
+            names = ", ".join(p.name for p in self.particles)
+            raise ValueError(f"the compositions of {names} vary too little to identify a law of order {self.order} "
+                             f"(the basis responses are degenerate, singular values {singular.tolist()}): fit "
+                             f"particles that are not uniformly lithiated, or a lower order")
         beta, *_ = np.linalg.lstsq(A, self.y, rcond=None)
         return beta, A, self.y - A @ beta
 
@@ -93,14 +127,16 @@ class VegardProblem:
         return out
 
     def predict(self, beta: np.ndarray, responses: Sequence[Sequence[np.ndarray]]):
-        """Per particle, the (n_elements, 4) prediction with its fitted offsets, and the offsets
-        (3 strain components, then a rotation per piece)."""
+        """Per particle, the (n_elements, 4) prediction as measured (against the reference lattice), and
+        the offsets (3 strain components, then a rotation per piece): what is added to the law's strain
+        to first order, minus the reference lattice's strain once :meth:`fit_reference` has converged."""
         predictions, offsets = [], []
-        for k, per_particle in enumerate(responses):
+        for k, (per_particle, remainder) in enumerate(zip(responses, self._remainders(beta, responses))):
             model_strain = sum(b * r for b, r in zip(beta, per_particle))
-            means = _group_means(self.measured[k] - model_strain, self.ok[k], self.groups[k])
-            predictions.append(model_strain + means[self.groups[k]])
-            offsets.append(means)
+            shift = np.nan_to_num(remainder[self.groups[k]])
+            predictions.append(relative_to_reference(model_strain + shift, self.reference[k]))
+            reference = _group_means(self.reference[k], np.ones_like(self.ok[k]), self.groups[k])
+            offsets.append(remainder - reference)
         return predictions, offsets
 
 
@@ -186,7 +222,9 @@ def composition_noise(problem: VegardProblem, beta: np.ndarray, draws: int,
     strains = problem.model.batch.strains(eigenstrains)
     n = problem.n_beta
     betas = np.array([problem.solve([per[d * n:(d + 1) * n] for per in strains])[0] for d in range(draws)])
-    return CompositionNoise(betas.mean(axis=0) - beta, np.cov(betas, rowvar=False).reshape(n, n), draws)
+    # the covariance of the refits, and the Monte Carlo error of their mean (the correction)
+    return CompositionNoise(betas.mean(axis=0) - beta, (1 + 1 / draws) * np.cov(betas, rowvar=False).reshape(n, n),
+                            draws)
 
 
 def fit_vegard(particles: Sequence[StrainParticle], order: int = 1, stiffness: np.ndarray = LFP_AC,
@@ -197,25 +235,35 @@ def fit_vegard(particles: Sequence[StrainParticle], order: int = 1, stiffness: n
     sigma: the strain noise; None estimates it from the residuals. fit_stiffness: also fit the stiffness
     ratios (``stiffness`` is the start; its Q11 sets the scale, which strains cannot tell) by L-BFGS with
     adjoint gradients, and add their uncertainty to beta's. composition_draws: redraws for propagating
-    composition sigma (where particles have one)."""
+    composition sigma (where particles have one): they correct beta for the bias that noisy compositions
+    cause and add their spread to its covariance. With sigma estimated, the residuals hold the strain
+    that composition noise causes too, so the composition part then counts it twice (conservative).
+
+    Strains are taken as measured against a reference lattice per particle (fitted: the offsets) and
+    every rigid piece's own rotation; the reference enters as a product, as in py4DSTEM."""
     from .stiffness import fit_stiffness_ratios
 
+    if sigma is not None and not (np.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"sigma (the strain noise) must be positive, got {sigma}")
     problem = VegardProblem(particles, order, stiffness, angle)
+    responses = problem.responses()
+    problem.fit_reference(responses)
     stiffness_fit = None
     if fit_stiffness:
         stiffness_fit = fit_stiffness_ratios(problem, sigma=sigma, progress=progress)
-    responses = problem.responses()
-    beta, _, residual = problem.solve(responses)
+        responses = problem.responses()
+        problem.fit_reference(responses)
+    beta, A, residual = problem.solve(responses)
     n_params = problem.n_beta + problem.n_offsets + (3 if fit_stiffness else 0)
-    chi2_raw = float(residual @ residual)
-    s = float(sigma) if sigma is not None else float(np.sqrt(chi2_raw / max(problem.n_obs - n_params, 1)))
-    A = problem.design(responses)
+    s = float(sigma) if sigma is not None else float(np.sqrt(residual @ residual / max(problem.n_obs - n_params, 1)))
     parts = {"noise": s ** 2 * np.linalg.inv(A.T @ A)}
     composition = composition_noise(problem, beta, composition_draws, seed)
     if composition is not None:
         beta = beta - composition.bias
+        residual = problem.y - A @ beta
         parts["composition"] = composition.covariance
     if stiffness_fit is not None:
+        stiffness_fit.rescale(s)  # its covariance assumed the noise estimated at the start
         parts["stiffness"] = stiffness_fit.beta_jacobian @ stiffness_fit.covariance @ stiffness_fit.beta_jacobian.T
     predictions, offsets = problem.predict(beta, responses)
     predicted = {p.name: _maps(p, pred) for p, pred in zip(problem.particles, predictions)}
@@ -223,7 +271,7 @@ def fit_vegard(particles: Sequence[StrainParticle], order: int = 1, stiffness: n
         beta=beta.reshape(order, 2), covariance=sum(parts.values()),
         offsets={p.name: o for p, o in zip(problem.particles, offsets)}, predicted=predicted,
         residual={p.name: p.strain - predicted[p.name] for p in problem.particles},
-        chi2=chi2_raw / s ** 2, n_obs=problem.n_obs, n_params=n_params, sigma=s,
+        chi2=float(residual @ residual) / s ** 2, n_obs=problem.n_obs, n_params=n_params, sigma=s,
         stiffness=problem.model.stiffness.copy(), angle=float(angle), covariance_parts=parts,
         stiffness_fit=stiffness_fit,
         composition_bias=None if composition is None else composition.bias.reshape(order, 2))
@@ -241,23 +289,51 @@ class Prediction:
 def predict_strain(fit: VegardFit, particles: Sequence[StrainParticle]) -> Prediction:
     """Strain maps of ``particles`` under the fitted law (stiffness and angle of the fit)."""
     problem = VegardProblem(particles, fit.order, fit.stiffness, fit.angle)
-    predictions, _ = problem.predict(fit.beta.ravel(), problem.responses())
+    responses = problem.responses()
+    problem.fit_reference(responses, beta=fit.beta.ravel())
+    predictions, _ = problem.predict(fit.beta.ravel(), responses)
     predicted = {p.name: _maps(p, pred) for p, pred in zip(problem.particles, predictions)}
     residual = {p.name: p.strain - predicted[p.name] for p in problem.particles}
     rms = {name: float(np.sqrt(np.nanmean(r ** 2))) for name, r in residual.items()}
     return Prediction(predicted, residual, rms)
 
 
-def naive_regression(particle: StrainParticle, angle: float = 0.0) -> np.ndarray:
+def along_axes(strain: np.ndarray, angle: float) -> np.ndarray:
+    """(n, 2) normal strain along crystal axes 1 and 2 of (n, 4) strain; a component that does not enter
+    (its weight is 0 at this angle) may be missing (NaN)."""
+    c, s = np.cos(angle), np.sin(angle)
+    weights = np.array([[c * c, s * s, 2 * s * c], [s * s, c * c, -2 * s * c]])
+    out = np.zeros((strain.shape[0], 2))
+    for axis in range(2):
+        for j in range(3):
+            if abs(weights[axis, j]) > 1e-12:
+                out[:, axis] += weights[axis, j] * strain[:, j]
+    return out
+
+
+def naive_regression(particle: StrainParticle, angle: float = 0.0, rounds: int = 20) -> np.ndarray:
     """(slope along crystal axis 1, slope along axis 2) of strain regressed on composition pixel by pixel:
-    the misfit the data would suggest without elasticity."""
+    the misfit the data would suggest without elasticity. The reference lattice is divided out as in the
+    elastic fit (a fixed point of the intercepts), so the two differ by elasticity alone."""
     c = particle.composition[particle.mask]
-    e = particle.measured
-    cos, sin = np.cos(angle), np.sin(angle)
-    along = [cos * cos * e[:, 0] + sin * sin * e[:, 1] + 2 * sin * cos * e[:, 2],
-             sin * sin * e[:, 0] + cos * cos * e[:, 1] - 2 * sin * cos * e[:, 2]]
+    raw = particle.measured
+    reference = np.zeros(4)
+    for _ in range(rounds):
+        data = undo_reference(raw, reference)
+        intercepts = np.zeros(4)
+        for j in range(4):
+            ok = np.isfinite(data[:, j])
+            if ok.sum() >= 2:
+                intercepts[j] = np.polyfit(c[ok], data[ok, j], 1)[1]
+        if np.abs(intercepts).max() < 1e-12:
+            break
+        reference = reference - intercepts
+    along = along_axes(data, angle)
     out = []
-    for values in along:
-        ok = np.isfinite(values)
-        out.append(np.polyfit(c[ok], values[ok], 1)[0])
+    for axis in range(2):
+        ok = np.isfinite(along[:, axis])
+        if ok.sum() < 2:
+            raise ValueError(f"particle {particle.name!r}: no pixel measures the strain along crystal axis "
+                             f"{axis + 1} (e_xx, e_yy, e_xy are missing)")
+        out.append(np.polyfit(c[ok], along[ok, axis], 1)[0])
     return np.array(out)
