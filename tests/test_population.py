@@ -206,6 +206,27 @@ def test_snapshot_populations_recover_the_logistic_exchange_current(start):
     assert abs(result.params.j0_s / NMC.j0_s - 1) < 0.1 and abs(result.params.j0_c / NMC.j0_c - 1) < 0.1
 
 
+def test_snapshot_particles_take_the_prior_quantiles_of_theta_unless_fitted():
+    """Snapshot particles cannot be told apart from frame to frame: by default the model's particles
+    spread over the prior N(0, 1/lam_0) at its quantiles (a fixed order), tracked particles start at 0,
+    and a fit with fit_theta off keeps them."""
+    from pixelkinetics.fit import FitConfig, fit
+    from pixelkinetics.population import synthetic_population
+
+    snap = synthetic_population(NMC, n_particles=50, n_frames=4, current=-3e-3, c_start=0.8, noise=0.01,
+                                kind="snapshot", seed=1, name="snap")[0].to_movie()
+    tracked = synthetic_population(NMC, n_particles=50, n_frames=4, current=-3e-3, c_start=0.8, noise=0.01,
+                                   seed=1, name="tracked")[0].to_movie()
+    config = FitConfig(initial=NMC, free=["k0"], fit_theta=False, lam_s=0.0, lam_0=1 / 0.3 ** 2, sigma=0.01)
+    problem = config.problem([snap, tracked])
+    theta_snap, theta_tracked = problem.theta_vectors(None)
+    assert abs(theta_snap.mean()) < 1e-12 and abs(theta_snap.std() - 0.3) < 0.02
+    assert not np.all(np.diff(theta_snap) > 0)  # shuffled, not sorted against the particles' order
+    np.testing.assert_array_equal(theta_tracked, 0.0)
+    result = fit([snap, tracked], config, progress=False, max_iter=2)
+    np.testing.assert_allclose(result.theta["snap"][snap.mask], theta_snap)
+
+
 def test_population_files_go_through_fit_and_simulate_commands(tmp_path):
     import subprocess
     import sys

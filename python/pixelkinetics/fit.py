@@ -251,7 +251,7 @@ class ParameterSpace:
         values = config.initial.values()
         self.z_start = np.array([self._forward(n, values[n]) for n in self.free])
         self.step = np.ones(len(self.free))
-        self.theta_start = np.zeros(self.n_sites)
+        self.theta_start = np.concatenate(problem.theta_vectors(None))
         self.c0_start = np.concatenate(problem.initial_states())
         self.block = np.tile(np.eye(self.dim), (self.n_sites, 1, 1))
 
@@ -311,7 +311,7 @@ class ParameterSpace:
         params = self.config.initial.replace(**changes)
         pixels = self._pixels(u)
         split = np.cumsum(self.sizes)[:-1]
-        theta = np.zeros(self.n_sites)
+        theta = self.theta_start.copy()  # held at its start unless fitted
         if self.config.fit_theta:
             theta = self.theta_start + pixels[:, 0]
             if self.config.theta_mean == "zero":

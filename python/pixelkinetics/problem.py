@@ -288,11 +288,24 @@ class Problem:
 
     def theta_vectors(self, theta: Optional[Mapping[str, np.ndarray]]) -> List[np.ndarray]:
         """Per-particle site vectors from a dict of (H, W) maps; a missing name means zeros."""
-        out = self._site_vectors(theta or {}, "theta", lambda m: np.zeros(m.n_sites))
+        out = self._site_vectors(theta or {}, "theta", self.default_theta)
         for m, v in zip(self.movies, out):
             if not np.all(np.isfinite(v)):
                 raise ValueError(f"theta[{m.name!r}] must be finite on the mask")
         return out
+
+    def default_theta(self, movie: Movie) -> np.ndarray:
+        """theta where none is given: 0, except in snapshot populations, whose particles cannot be told
+        apart from frame to frame: there the model's particles take the quantiles of the prior
+        N(0, 1 / lam_0) (in a fixed shuffled order), so that the model population has the prior's
+        spread of rates without learning one rate per particle the data cannot tell."""
+        n = movie.n_sites
+        if movie.matching != "quantile" or self.settings.lam_0 <= 0:
+            return np.zeros(n)
+        from scipy.stats import norm
+
+        spread = norm.ppf((np.arange(n) + 0.5) / n) / np.sqrt(self.settings.lam_0)
+        return np.random.default_rng(zlib.crc32(movie.name.encode()) + 1).permutation(spread)
 
     def initial_states(self) -> List[np.ndarray]:
         """The default c^0 of every particle as site vectors (MODEL.md section 7)."""
