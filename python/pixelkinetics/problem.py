@@ -103,14 +103,19 @@ class Linearization:
                               [np.asarray(r["grad_c0"]) for r in results], Problem._sum_stats(results))
 
 
-def initial_condition(movie: Movie) -> np.ndarray:
+def initial_condition(movie: Movie, sigma: float = 0.0) -> np.ndarray:
     """c^0 on the sites: missing first-frame pixels take the observed mean, then clip into (0, 1). Unlinked
-    (quantile-matched) observations give the frame-0 quantiles at levels (k + 1/2) / N instead."""
+    (quantile-matched) observations give the frame-0 quantiles at levels (k + 1/2) / N instead, drawn in
+    towards their mean so that their variance loses the noise's ``sigma``^2 (the measured distribution is
+    the particles' broadened by the noise)."""
     c0 = movie.concentration[0][movie.mask].copy()
     missing = ~np.isfinite(c0)
     if movie.matching == "quantile":
         values = np.sort(c0[~missing])
         c0 = np.interp((np.arange(c0.size) + 0.5) / c0.size, (np.arange(values.size) + 0.5) / values.size, values)
+        variance = c0.var()
+        if variance > 0:
+            c0 = c0.mean() + (c0 - c0.mean()) * np.sqrt(max(variance - sigma ** 2, 0.0) / variance)
         return np.clip(c0, EPS, 1.0 - EPS)
     if missing.any():
         c0[missing] = np.mean(c0[~missing])
@@ -228,7 +233,7 @@ class Problem:
         weight = np.ones(m.n_sites) if m.site_weight is None else m.site_weight[mask]
         drive_source = m.concentration[:, mask]
         observed = drive_source if observed is None else observed
-        c0 = initial_condition(m)
+        c0 = initial_condition(m, self.settings.sigma)
         if m.driving == "rate":
             later = (m.mean_path[1:] if m.mean_path is not None else
                      [_weighted_mean(drive_source[f], weight) for f in range(1, T)])
@@ -309,7 +314,7 @@ class Problem:
 
     def initial_states(self) -> List[np.ndarray]:
         """The default c^0 of every particle as site vectors (MODEL.md section 7)."""
-        return [initial_condition(m) for m in self.movies]
+        return [initial_condition(m, self.settings.sigma) for m in self.movies]
 
     def c0_vectors(self, c0: Optional[Mapping[str, np.ndarray]]) -> List[np.ndarray]:
         """Site vectors from a dict of (H, W) initial-state maps; a missing name takes the default;
