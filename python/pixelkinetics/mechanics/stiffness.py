@@ -126,7 +126,7 @@ def fit_stiffness_ratios(problem, sigma: Optional[float] = None, max_iter: int =
     p0 = stiffness_parameters(start)
     if sigma is None:
         _, _, residual = problem.solve(problem.responses())
-        sigma = float(np.sqrt(residual @ residual / max(problem.n_obs - problem.n_beta - problem.n_offsets, 1)))
+        sigma = problem.estimate_sigma(residual, problem.n_beta + problem.n_offsets)
     loss = ReducedLoss(problem, sigma, start[0, 0])
     history: List[float] = []
     bar = None

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .elastic import LFP_AC, ElasticModel, StrainParticle, relative_to_reference, undo_reference
+from .elastic import LFP_AC, ElasticModel, StrainParticle, axis_tensor, relative_to_reference, undo_reference
 
 
 def _group_means(values: np.ndarray, ok: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -66,17 +66,26 @@ class VegardProblem:
         misfit)."""
         for _ in range(rounds):
             law = self.solve(responses)[0] if beta is None else beta
-            remainders = self._remainders(law, responses)
+            remainders = self._remainders(self.law_strains(law, responses))
             change = max(float(np.abs(np.nan_to_num(r)).max()) for r in remainders)
             if change < tol:
                 return
             self.set_reference([g - np.nan_to_num(r[groups])
                                 for g, r, groups in zip(self.reference, remainders, self.groups)])
 
-    def _remainders(self, beta: np.ndarray, responses) -> List[np.ndarray]:
+    @staticmethod
+    def law_strains(beta: np.ndarray, responses) -> List[np.ndarray]:
+        """Per particle, the (n_elements, 4) strain of the law ``beta`` from the basis ``responses``."""
+        return [sum(b * r for b, r in zip(beta, per_particle)) for per_particle in responses]
+
+    def _remainders(self, law_strains: Sequence[np.ndarray]) -> List[np.ndarray]:
         """Per particle, the mean of data minus law over each offset group (NaN where none is measured)."""
-        return [_group_means(self.measured[k] - sum(b * r for b, r in zip(beta, per_particle)), self.ok[k],
-                             self.groups[k]) for k, per_particle in enumerate(responses)]
+        return [_group_means(self.measured[k] - strain, self.ok[k], self.groups[k])
+                for k, strain in enumerate(law_strains)]
+
+    def estimate_sigma(self, residual: np.ndarray, n_params: int) -> float:
+        """The strain noise from the centred residual of a fit with ``n_params`` parameters."""
+        return float(np.sqrt(residual @ residual / max(self.n_obs - n_params, 1)))
 
     @property
     def n_beta(self) -> int:
@@ -131,8 +140,8 @@ class VegardProblem:
         the offsets (3 strain components, then a rotation per piece): what is added to the law's strain
         to first order, minus the reference lattice's strain once :meth:`fit_reference` has converged."""
         predictions, offsets = [], []
-        for k, (per_particle, remainder) in enumerate(zip(responses, self._remainders(beta, responses))):
-            model_strain = sum(b * r for b, r in zip(beta, per_particle))
+        law_strains = self.law_strains(beta, responses)
+        for k, (model_strain, remainder) in enumerate(zip(law_strains, self._remainders(law_strains))):
             shift = np.nan_to_num(remainder[self.groups[k]])
             predictions.append(relative_to_reference(model_strain + shift, self.reference[k]))
             reference = _group_means(self.reference[k], np.ones_like(self.ok[k]), self.groups[k])
@@ -255,7 +264,7 @@ def fit_vegard(particles: Sequence[StrainParticle], order: int = 1, stiffness: n
         problem.fit_reference(responses)
     beta, A, residual = problem.solve(responses)
     n_params = problem.n_beta + problem.n_offsets + (3 if fit_stiffness else 0)
-    s = float(sigma) if sigma is not None else float(np.sqrt(residual @ residual / max(problem.n_obs - n_params, 1)))
+    s = float(sigma) if sigma is not None else problem.estimate_sigma(residual, n_params)
     parts = {"noise": s ** 2 * np.linalg.inv(A.T @ A)}
     composition = composition_noise(problem, beta, composition_draws, seed)
     if composition is not None:
@@ -301,8 +310,7 @@ def predict_strain(fit: VegardFit, particles: Sequence[StrainParticle]) -> Predi
 def along_axes(strain: np.ndarray, angle: float) -> np.ndarray:
     """(n, 2) normal strain along crystal axes 1 and 2 of (n, 4) strain; a component that does not enter
     (its weight is 0 at this angle) may be missing (NaN)."""
-    c, s = np.cos(angle), np.sin(angle)
-    weights = np.array([[c * c, s * s, 2 * s * c], [s * s, c * c, -2 * s * c]])
+    weights = np.array([axis_tensor(axis, angle) for axis in (0, 1)]) * [1.0, 1.0, 2.0]  # e_xy counts twice
     out = np.zeros((strain.shape[0], 2))
     for axis in range(2):
         for j in range(3):
