@@ -298,3 +298,31 @@ def test_killed_sweep_resumes_without_rerunning_finished_runs(tmp_path, data):
     assert len(after) == 5
     for name, r in before.items():  # stored once, never run again
         assert after[name]["finished"] == r["finished"] and after[name]["pid"] == r["pid"]
+
+
+def test_bootstrap_over_ranks_gives_the_serial_replicates(tmp_path):
+    """Replicate b draws from the seed [seed, b] whichever rank refits it: two ranks give the serial
+    bootstrap exactly, and only rank 0 writes."""
+    from pixelkinetics.population import synthetic_population, write_populations
+
+    params = pixelkinetics.Params(k0=0.05, alpha=0.5, Omega=1.0, kappa=0.0, B=0.0, D=0.0, b=[0.0],
+                                  j0_base="logistic", j0_s=12.0, j0_c=0.5)
+    pops = [synthetic_population(params, n_particles=20, n_frames=5, current=current, c_start=c_start,
+                                 theta_std=0.0, seed=k, name=f"cells{k}")[0]
+            for k, (current, c_start) in enumerate([(-3e-3, 0.85), (3e-3, 0.2)])]
+    write_populations(tmp_path / "pop.h5", pops)
+    config = _write(tmp_path / "fit.toml", '[model]\nk0 = 0.04\nOmega = 1.0\nkappa = 0.0\nB = 0.0\nb = [0.0]\n'
+                    'j0_base = "logistic"\nj0_s = 10.0\nj0_c = 0.45\n[fit]\nfree = ["k0", "j0_s", "j0_c"]\n'
+                    'fit_theta = false\nlam_s = 0.0\nsigma = 0.01\n')
+    assert main(["--threads", "1", "fit", str(tmp_path / "pop.h5"), "--config",
+                 str(config), "-o", str(tmp_path / "serial.h5"), "--quiet"]) == 0
+    shutil.copy(tmp_path / "serial.h5", tmp_path / "mpi.h5")
+    boot = ["uq", str(tmp_path / "pop.h5"), "--bootstrap", "3", "--seed", "4", "--quiet"]
+    assert main(["--threads", "1"] + boot[:2] + [str(tmp_path / "serial.h5")] + boot[2:]) == 0
+    run = _launch(2, ["-m", "pixelkinetics"] + boot[:2] + [str(tmp_path / "mpi.h5")] + boot[2:], tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.count("parametric bootstrap") == 1
+    serial, shared = load_results(tmp_path / "serial.h5").bootstrap, load_results(tmp_path / "mpi.h5").bootstrap
+    np.testing.assert_array_equal(shared.extra["replicates"], serial.extra["replicates"])
+    np.testing.assert_array_equal(shared.lower, serial.lower)
+    assert not any(name.endswith("checkpoint") for name in os.listdir(tmp_path))

@@ -179,8 +179,43 @@ def _run_uq(data: str, results_path: str, level: float, free: Optional[str], qui
     print(f"  wrote /uncertainty and theta_sd maps into {results_path}")
 
 
+def _run_bootstrap(args: argparse.Namespace) -> None:
+    from .bootstrap import bootstrap
+    from .io import load_movies, load_results, write_bootstrap
+
+    if args.free is not None:
+        raise ValueError("--free is a Laplace identifiability study; the bootstrap refits the fit's own free set")
+    if not 0 < args.level < 1:
+        raise ValueError(f"--level must lie in (0, 1), got {args.level}")
+
+    def read():
+        movies = load_movies(args.data)
+        results = load_results(args.results)
+        missing = [m.name for m in movies if m.name not in results.particles]
+        if missing:
+            raise ValueError(f"{args.results}: no fit for the particles {missing} of {args.data}")
+        return movies, results, _results_config(results, args.results)
+
+    movies, results, config = agree(args.comm, read)
+    print(f"pixelkinetics uq --bootstrap {args.bootstrap}: {len(movies)} particles, seed {args.seed} "
+          f"({_where(args.comm)})")
+    checkpoint = f"{args.results}.bootstrap-checkpoint"
+    if os.path.exists(checkpoint) and not args.resume:
+        print(f"  {checkpoint} exists from an earlier run; starting afresh (pass --resume to continue it)")
+    boot = bootstrap(movies, config, results.params, {m.name: results.particles[m.name].theta for m in movies},
+                     {m.name: results.particles[m.name].c0 for m in movies}, args.bootstrap, level=args.level,
+                     method=args.method, seed=args.seed, progress=not args.quiet, checkpoint=checkpoint,
+                     resume=args.resume, comm=args.comm)
+    on_root(args.comm, lambda: write_bootstrap(args.results, boot))
+    print("\n".join("  " + line for line in boot.summary()))
+    print(f"  wrote /bootstrap into {args.results}")
+
+
 def _uq(args: argparse.Namespace) -> int:
-    _run_uq(args.data, args.results, args.level, args.free, args.quiet, args.comm)
+    if args.bootstrap:
+        _run_bootstrap(args)
+    else:
+        _run_uq(args.data, args.results, args.level, args.free, args.quiet, args.comm)
     return 0
 
 
@@ -554,12 +589,22 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.add_argument("--uq", action="store_true", help="then the uncertainty analysis (as `pixelkinetics uq`)")
 
-    uq = sub.add_parser("uq", help="error bars, theta sd maps and undetermined combinations of a fit (Laplace)")
+    uq = sub.add_parser("uq", help="error bars, theta sd maps and undetermined combinations of a fit (Laplace), "
+                                   "or a parametric bootstrap (--bootstrap N)")
     uq.add_argument("data", help="the HDF5 movie file that was fitted")
-    uq.add_argument("results", help="its results file; /uncertainty and theta_sd maps are added to it")
+    uq.add_argument("results", help="its results file; /uncertainty and theta_sd maps (or /bootstrap) are "
+                                    "added to it")
     uq.add_argument("--level", type=float, default=0.95, help="interval probability (default 0.95)")
     uq.add_argument("--free", help="comma-separated free globals to assess instead of the fit's own "
                                    "(an identifiability study at the fitted point)")
+    uq.add_argument("--bootstrap", type=_positive(int), metavar="N",
+                    help="instead of the Laplace approximation: refit N data sets simulated at the estimate, "
+                         "new population realisations for snapshots (their spread is not the noise's alone)")
+    uq.add_argument("--method", choices=["normal", "corrected", "basic"], default="normal",
+                    help="bootstrap interval: normal (estimate +- q sd, the default), corrected (the replicates' "
+                         "bias removed) or basic (from the replicates' quantiles; needs many)")
+    uq.add_argument("--seed", type=int, default=0, help="bootstrap random seed (default 0)")
+    uq.add_argument("--resume", action="store_true", help="continue a bootstrap from RESULTS.bootstrap-checkpoint")
     uq.add_argument("--quiet", action="store_true", help="no progress bar")
     uq.set_defaults(run=_uq)
 

@@ -5,7 +5,7 @@ import json
 import os
 import shutil
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import h5py
@@ -235,6 +235,8 @@ class Uncertainty:
     curves: Dict[str, np.ndarray]  #: c, j0, j0_lower, j0_upper, mu_h, mu_h_lower, mu_h_upper
     theta_sd: Dict[str, np.ndarray]
     attrs: Dict[str, object]      #: level, n_hessp, wall_time, time_hessp, log_evidence, bic, ...
+    #: the bootstrap's own entries (``/bootstrap``): corrected, bias, replicates (B, n_free), failed
+    extra: Dict[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -247,6 +249,7 @@ class Results:
     fit: Dict[str, object]        #: attributes of /fit: free parameters, settings, figures of merit
     truth: Optional[Tuple[Params, Dict[str, np.ndarray]]] = None
     uncertainty: Optional[Uncertainty] = None
+    bootstrap: Optional[Uncertainty] = None   #: ``/bootstrap``: intervals from refits of simulated data
 
 
 def write_results(path: "str | os.PathLike", result, movies: Sequence[Movie], data_path: Optional[str] = None,
@@ -311,7 +314,8 @@ def load_results(path: "str | os.PathLike") -> Results:
         fit["free"] = _strings(fit["free"])
         return Results(params=_params_from_attrs(f["parameters"].attrs, f"{path}: /parameters"),
                        particles=particles, history={k: v[()] for k, v in f["history"].items()}, fit=fit,
-                       truth=_read_truth(f, path), uncertainty=_read_uncertainty(f, path))
+                       truth=_read_truth(f, path), uncertainty=_read_uncertainty(f, path),
+                       bootstrap=_read_bootstrap(f, path))
 
 
 def write_uncertainty(path: "str | os.PathLike", posterior) -> None:
@@ -338,6 +342,38 @@ def write_uncertainty(path: "str | os.PathLike", posterior) -> None:
                 if key in particle:
                     del particle[key]
                 particle[key] = maps[name]
+
+
+def write_bootstrap(path: "str | os.PathLike", boot) -> None:
+    """Add (or replace) the ``/bootstrap`` group of a results file from a
+    :class:`pixelkinetics.bootstrap.Bootstrap` (changed in a copy that replaces the file when complete)."""
+    with atomic_h5(path, update=True) as f:
+        if "bootstrap" in f:
+            del f["bootstrap"]
+        g = f.create_group("bootstrap")
+        g["free"] = np.array(boot.free or [""], dtype=h5py.string_dtype())
+        for key in ("values", "corrected", "bias", "sd", "lower", "upper", "covariance", "replicates"):
+            g[key] = np.asarray(getattr(boot, key))
+        g["failed"] = np.array(boot.failed or [""], dtype=h5py.string_dtype())
+        for key in ("level", "method", "seed", "n_replicates", "wall_time"):
+            g.attrs[key] = getattr(boot, key)
+        for key, value in boot.curves().items():
+            g[f"curves/{key}"] = value
+
+
+def _read_bootstrap(f: h5py.File, path: str) -> Optional[Uncertainty]:
+    if "bootstrap" not in f:
+        return None
+    g = f["bootstrap"]
+    try:
+        return Uncertainty(
+            free=_strings(g["free"][()]), value=g["values"][()], sd=g["sd"][()], lower=g["lower"][()],
+            upper=g["upper"][()], covariance=g["covariance"][()], undetermined=[],
+            curves={k: v[()] for k, v in g["curves"].items()}, theta_sd={},
+            attrs={k: (v.decode() if isinstance(v, bytes) else v) for k, v in g.attrs.items()},
+            extra={k: g[k][()] for k in ("corrected", "bias", "replicates")} | {"failed": _strings(g["failed"][()])})
+    except KeyError as exc:
+        raise ValueError(f"{path}: /bootstrap is incomplete ({exc})") from None
 
 
 def _read_uncertainty(f: h5py.File, path: str) -> Optional[Uncertainty]:

@@ -233,14 +233,15 @@ def _kinetics_figure(results: Results) -> Figure:
     for label, params, style in curves:
         j0_ax.semilogy(C_GRID, params.k0 * params.j0(C_GRID), style, label=label)
         mu_ax.plot(C_GRID, params.mu_h(C_GRID), style, label=label)
-    u = results.uncertainty
-    if u is not None:
-        band = f"{100 * float(u.attrs['level']):.0f}% band"
+    for u, source, colour in ((results.uncertainty, "Laplace", "C0"), (results.bootstrap, "bootstrap", "C2")):
+        if u is None:
+            continue
+        band = f"{100 * float(u.attrs['level']):.0f}% band ({source})"
         c = u.curves["c"]
         for ax, key in ((j0_ax, "j0"), (mu_ax, "mu_h")):
             low, high = u.curves[f"{key}_lower"], u.curves[f"{key}_upper"]
             if np.all(np.isfinite(low)) and np.all(np.isfinite(high)):
-                ax.fill_between(c, low, high, color="C0", alpha=0.25, lw=0, label=band)
+                ax.fill_between(c, low, high, color=colour, alpha=0.25, lw=0, label=band)
             else:
                 ax.text(0.03, 0.03, "no band: a parameter of this curve is not determined", fontsize=8,
                         transform=ax.transAxes)
@@ -351,6 +352,8 @@ def _summary_text(results: Results) -> str:
 
     if results.uncertainty is not None:
         lines += [""] + _uncertainty_lines(results.uncertainty, true_params)
+    if results.bootstrap is not None:
+        lines += [""] + _bootstrap_lines(results.bootstrap, true_params)
 
     thetas = {n: p.theta for n, p in results.particles.items()}
     references = [("carbon thickness", {n: p.carbon_thickness for n, p in results.particles.items()
@@ -385,6 +388,23 @@ def _uncertainty_lines(u, truth: Optional[Params]) -> List[str]:
         lines.append(f"  theta sd: median {np.median(sds):.3g} (5th-95th percentile {np.percentile(sds, 5):.3g}-"
                      f"{np.percentile(sds, 95):.3g})")
     lines.append(f"  Laplace log evidence {float(a['log_evidence']):.2f}, BIC {float(a['bic']):.2f}")
+    return lines
+
+
+def _bootstrap_lines(u, truth: Optional[Params]) -> List[str]:
+    a = u.attrs
+    failed = u.extra.get("failed", [])
+    lines = [f"uncertainty (parametric bootstrap: {int(a['n_replicates'])} refits of data simulated at the estimate, "
+             f"{len(failed)} failed; {100 * float(a['level']):.0f}% intervals ({a['method']}); "
+             f"{float(a['wall_time']):.3g} s)"]
+    true_values = truth.values() if truth is not None else {}
+    for i, name in enumerate(u.free):
+        line = (f"  {name:<8}{u.value[i]:>14.6g} +- {u.sd[i]:<10.3g} [{u.lower[i]:.6g}, {u.upper[i]:.6g}]  "
+                f"bias-corrected value {u.extra['corrected'][i]:.6g}")
+        if name in true_values:
+            inside = u.lower[i] <= true_values[name] <= u.upper[i]
+            line += f"  truth {'inside' if inside else 'OUTSIDE'}"
+        lines.append(line)
     return lines
 
 

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-from numpy.polynomial import legendre
 from scipy import linalg, stats
 
 from .fit import POSITIVE, UNIT_INTERVAL, FitConfig, ParameterSpace, count_observations
@@ -113,19 +112,20 @@ class Posterior:
         return float(self.lower[i]), float(self.upper[i])
 
     def _gradient(self, c: np.ndarray, curve: str) -> np.ndarray:
-        """d curve(c) / d z for the free globals: (len(c), n_free); ln(k0 j0) or mu_h."""
-        x = 2.0 * np.asarray(c, float) - 1.0
-        out = np.zeros((x.size, len(self.free)))
+        """d curve(c) / d z for the free globals: (len(c), n_free); ln(k0 j0) or mu_h. Central differences
+        in z, so that every global of the curve counts (the logistic j0_s and j0_c as well as k0 and the
+        Legendre coefficients, in which the curves are linear)."""
+        c = np.asarray(c, float)
+
+        def value(params: Params) -> np.ndarray:
+            return np.log(params.k0 * params.j0(c)) if curve == "ln_j0" else params.mu_h(c)
+
+        out = np.zeros((c.size, len(self.free)))
         for i, name in enumerate(self.free):
-            if curve == "ln_j0":
-                if name == "k0":
-                    out[:, i] = 1.0
-                elif name[0] == "b" and name[1:].isdigit():
-                    out[:, i] = legendre.legval(x, np.eye(int(name[1:]) + 1)[-1])
-            elif name == "Omega":
-                out[:, i] = -x
-            elif name[0] == "a" and name[1:].isdigit():
-                out[:, i] = legendre.legval(x, np.eye(int(name[1:]) + 1)[-1])
+            z = ParameterSpace._forward(name, float(self.values[i]))
+            h = 1e-6 * max(1.0, abs(z))
+            moved = [self.params.replace(**{name: ParameterSpace._inverse(name, z + s)[0]}) for s in (h, -h)]
+            out[:, i] = (value(moved[0]) - value(moved[1])) / (2 * h)
         return out
 
     def curves(self, c: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
