@@ -299,3 +299,25 @@ def test_stability_command_draws_the_diagram(tmp_path):
     r = subprocess.run([sys.executable, "-m", "pixelkinetics", "stability", "-o", "x.png", "--config", "bad.toml"],
                        cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "a population has B = 0" in r.stderr
+
+
+def test_laplace_bands_of_j0_count_the_logistic_globals():
+    """The band on ln(k0 j0(c)) propagates every free global: d ln j0 / d j0_s = -(c - c*) sigma(s (c - c*))
+    and d / d j0_c = s sigma(s (c - c*)), sigma the logistic function (they had been left out)."""
+    from pixelkinetics.fit import FitConfig
+    from pixelkinetics.population import synthetic_population
+    from pixelkinetics.uncertainty import laplace
+
+    movie = synthetic_population(NMC, n_particles=20, n_frames=5, current=-3e-3, c_start=0.8, seed=1,
+                                 theta_std=0.0, name="cells")[0].to_movie()
+    config = FitConfig(initial=NMC, free=["k0", "j0_s", "j0_c"], fit_theta=False, fit_initial=False, lam_s=0.0,
+                       sigma=0.01, n_sub=20)
+    post = laplace([movie], config, NMC, {})
+    c = np.linspace(0.1, 0.9, 9)
+    g = post._gradient(c, "ln_j0")
+    switch = 1 / (1 + np.exp(-NMC.j0_s * (c - NMC.j0_c)))
+    np.testing.assert_allclose(g[:, post.free.index("k0")], 1.0, rtol=1e-7)
+    np.testing.assert_allclose(g[:, post.free.index("j0_s")], -(c - NMC.j0_c) * switch, atol=1e-7)
+    np.testing.assert_allclose(g[:, post.free.index("j0_c")], NMC.j0_s * switch, rtol=1e-6)
+    curves = post.curves(c)
+    assert np.all(curves["j0_upper"] > curves["j0"] * 1.001)
