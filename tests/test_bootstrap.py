@@ -130,14 +130,14 @@ def test_bootstrap_resumes_from_its_checkpoint_and_gives_the_same_answer(tmp_pat
     resumed = bs.from_fit(movies, result, n=3, seed=5, checkpoint=checkpoint, resume=True)
     assert calls == [2]
     np.testing.assert_allclose(resumed.replicates, whole.replicates, rtol=1e-10)
-    bs._Progress(checkpoint, "one fit", 3, 3).save()
-    with pytest.raises(ValueError, match="another fit"):
-        bs._Progress(checkpoint, "another", 3, 3).load()
+    with pytest.raises(ValueError, match="other data"):  # the checkpoint belongs to these data and seed
+        bs.from_fit(movies, result, n=3, seed=6, checkpoint=checkpoint, resume=True)
 
 
 def test_bootstrap_refuses_bad_settings():
     movies, result = _tracked_case()
-    for kwargs, message in ((dict(n=1), "at least 2"), (dict(level=1.5), "level"), (dict(method="bca"), "method")):
+    for kwargs, message in ((dict(n=1), "at least 2"), (dict(level=1.5), "level"), (dict(method="bca"), "method"),
+                            (dict(seed=-1), "seed")):
         with pytest.raises(ValueError, match=message):
             bs.from_fit(movies, result, **{"n": 3, **kwargs})
 
@@ -170,9 +170,12 @@ def test_uq_command_bootstraps_a_snapshot_fit_and_the_report_shows_it(tmp_path):
     r = run("report", "res.h5", "-o", "report")
     assert r.returncode == 0, r.stderr
     summary = (tmp_path / "report" / "summary.txt").read_text()
-    assert "parametric bootstrap" in summary and "truth" in summary
+    section = summary[summary.index("parametric bootstrap"):]
+    assert section.count("truth inside") + section.count("truth OUTSIDE") == 3
     r = run("uq", "pop.h5", "res.h5", "--bootstrap", "3", "--free", "k0")
     assert r.returncode != 0 and "--free" in r.stderr
+    r = run("uq", "pop.h5", "res.h5", "--seed", "3")
+    assert r.returncode != 0 and "--seed belong to the bootstrap" in r.stderr
 
 
 @pytest.mark.slow

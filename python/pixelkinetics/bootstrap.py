@@ -11,18 +11,18 @@ than the spread of the estimates over population realisations, and missed the tr
 The bootstrap asks the model itself: data sets are simulated at the estimate, refitted with the same
 configuration from the estimate, and the spread of the refits is the error bar. Each replicate data set is
 
-* for a snapshot (quantile-matched) population, a new population: rates theta ~ N(0, 1 / lam_0) (the
-  model's population of rates; with lam_0 = 0 the fitted thetas resampled), initial states drawn from a
-  smoothed bootstrap of the fitted ones (resampled with a Gaussian kernel, shrunk so the spread is kept),
-  simulated with the core at the estimate, then observed as the data were: the same number of particles
-  per frame, picked at random and shuffled, with the fit's noise sigma added; its mean path starts from
-  its own frame-0 mean as the data's did;
+* for a snapshot (quantile-matched) population, a new population: rates theta ~ N(mean of the fitted
+  thetas, 1 / lam_0) (the model's population of rates; with lam_0 = 0 the fitted thetas resampled),
+  initial states drawn from a smoothed bootstrap of the fitted ones (resampled with a Gaussian kernel,
+  shrunk so the spread is kept), simulated with the core at the estimate, then observed as the data
+  were: the same number of particles per frame, picked at random and shuffled, with the fit's noise
+  sigma added; its mean path starts from its own frame-0 mean as the data's did;
 * for every other movie, the fitted model at the estimate (its theta and c^0) with noise drawn at the
   fit's sigma (or the movie's sigma maps) wherever the data were observed.
 
-Intervals, in the fit's coordinates z (ln k0, logit alpha, the others as they are): ``normal`` (the
-default) z_hat +- q sd; ``corrected`` z_hat - bias +- q sd, with bias = mean(z*) - z_hat; ``basic``
-[2 z_hat - Q(1 - a/2), 2 z_hat - Q(a/2)] from the replicates' quantiles (needs many replicates). The bias
+Intervals are taken in the fit's coordinates z (ln k0, ln kappa, ln D, logit alpha, the others as they
+are): ``normal`` (the default) z_hat +- q sd; ``corrected`` z_hat - bias +- q sd, with bias = mean(z*) -
+z_hat; ``basic`` [2 z_hat - Q(1 - a/2), 2 z_hat - Q(a/2)] from the replicates' quantiles (needs many). The bias
 is always reported, but not removed by default: for snapshot populations it is measured at the estimate,
 whose poorly determined k0 and Omega move it. Over 20 synthetic snapshot data sets (4 x 60 particles)
 the estimate of s was unbiased (mean 12.0 for 12) while the replicates put it 0.3 low at every estimate;
@@ -34,6 +34,7 @@ of MPI ranks (the replicates are shared round-robin) and can be resumed from its
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import time
@@ -47,7 +48,7 @@ from ._core import SolverError
 from .fit import FitConfig, ParameterSpace, fit
 from .io import atomic_h5
 from .movie import Movie
-from .parallel import rank_of, size_of
+from .parallel import CollectiveError, on_root, rank_of, size_of
 from .params import Params
 from .problem import EPS, Problem
 
@@ -73,10 +74,13 @@ def _snapshot_replicate(movie: Movie, problem: Problem, params: Params, theta: n
                         sigma: float, lam_0: float, rng: np.random.Generator) -> Movie:
     """A new population like the snapshot ``movie`` at ``params`` (module docstring)."""
     n = movie.n_sites
-    theta_new = (rng.standard_normal(n) / np.sqrt(lam_0) if lam_0 > 0 else rng.choice(theta, n))
+    theta_new = (theta.mean() + rng.standard_normal(n) / np.sqrt(lam_0) if lam_0 > 0 else rng.choice(theta, n))
     c0_new = np.clip(smoothed_resample(c0, rng), EPS, 1.0 - EPS)
-    # Frame 0 holds the new initial states: the rate drive starts from their mean.
+    # Frame 0 holds the new initial states, and the rate drive moves with their mean: the applied
+    # current's path, or the observed means of the later frames, shifted by as much as the start moved.
     frames = movie.concentration.copy()
+    shift = c0_new.mean() - c0.mean()
+    frames[1:] += shift
     frames[0][movie.mask] = c0_new
     mean_path = None
     if movie.mean_path is not None:
@@ -205,7 +209,8 @@ def _interval(estimate: np.ndarray, replicates: np.ndarray, level: float, method
 
 
 class _Progress:
-    """Finished replicates, saved after each round so that a long bootstrap can be resumed."""
+    """Finished replicates, saved after each round so that a long bootstrap can be resumed (rank 0 reads
+    and writes; every rank holds the state)."""
 
     def __init__(self, path: Optional[str], fingerprint: str, n: int, n_free: int):
         self.path, self.fingerprint = path, fingerprint
@@ -213,21 +218,23 @@ class _Progress:
         self.why = [""] * n
         self.done = np.zeros(n, bool)
 
-    def load(self) -> None:
+    def load(self) -> bool:
+        """Take the finished replicates from the file; False when there is none."""
         if self.path is None or not os.path.exists(self.path):
-            return
+            return False
         import h5py
 
         try:
             with h5py.File(self.path, "r") as f:
                 if f.attrs["fingerprint"] != self.fingerprint:
-                    raise ValueError(f"{self.path}: bootstrap checkpoint of another fit, seed or size; delete it "
-                                     "or run without --resume")
+                    raise ValueError(f"{self.path}: bootstrap checkpoint of other data, another fit or another "
+                                     "seed; delete it or run without --resume")
                 m = min(self.done.size, f["done"].shape[0])
                 self.done[:m], self.z[:m] = f["done"][:m], f["z"][:m]
                 self.why[:m] = [w.decode() if isinstance(w, bytes) else str(w) for w in f["why"][:m]]
         except (OSError, KeyError) as exc:
             raise ValueError(f"{self.path}: unreadable bootstrap checkpoint ({exc})") from None
+        return True
 
     def save(self) -> None:
         if self.path is None:
@@ -262,9 +269,13 @@ def _refit(movies: Sequence[Movie], config: FitConfig, params: Params, theta, c0
     except (SolverError, ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
         # one replicate's failure (a solver that does not converge at an unlucky draw) is counted, not fatal
         return None, f"replicate {b}: {type(exc).__name__}: {exc}"
-    if not np.isfinite(result.loss):
-        return None, f"replicate {b}: the refit ended at a non-finite loss"
-    return _coordinates(result.params, free), ""
+    # A refit that stopped early sits near its start, the estimate, and would shrink the spread.
+    if not result.success:
+        return None, f"replicate {b}: the refit did not converge ({result.message})"
+    z = _coordinates(result.params, free)
+    if not (np.isfinite(result.loss) and np.all(np.isfinite(z))):
+        return None, f"replicate {b}: the refit ended at a non-finite loss or parameter"
+    return z, ""
 
 
 def bootstrap(movies: Sequence[Movie], config: FitConfig, params: Params, theta: Mapping[str, np.ndarray],
@@ -274,27 +285,35 @@ def bootstrap(movies: Sequence[Movie], config: FitConfig, params: Params, theta:
     """The parametric bootstrap of a fit at (params, theta maps, c^0 maps) (normally the optimum, see
     :func:`from_fit`): ``n`` data sets simulated at it and refitted with ``config`` from it.
 
-    checkpoint: a file in which finished replicates are kept (removed when the bootstrap completes);
-    resume: take them from it; comm: an MPI communicator: the replicates are shared over its ranks (each
-    refit runs in one process) and every rank returns the same result."""
+    checkpoint: a file in which finished replicates are kept (left in place: remove it once the result is
+    stored); resume: take them from it; comm: an MPI communicator: the replicates are shared over its
+    ranks (each refit runs in one process) and every rank returns the same result."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if n < 2:
         raise ValueError(f"the bootstrap needs at least 2 replicates, got {n}")
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level}")
+    if int(seed) != seed or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed}")
     t_start = time.perf_counter()
     movies = list(movies)
     free = [name for name in params.names() if name in config.free]
     problem = config.problem(movies)
     fitted = problem.simulate(params, theta, c0)
-    key = json.dumps([config.to_dict(), params.values(), params.j0_base, seed, [m.name for m in movies]],
-                     sort_keys=True, default=str)
-    store = _Progress(checkpoint if rank_of(comm) == 0 else None, key, n, len(free))
+    data = hashlib.blake2b(digest_size=16)
+    for m in movies:
+        data.update(np.ascontiguousarray(m.concentration).tobytes())
+    key = json.dumps([config.to_dict(), params.values(), params.j0_base, seed, [m.name for m in movies],
+                      data.hexdigest()], sort_keys=True, default=str)
+    store = _Progress(checkpoint, key, n, len(free))
     if resume:
-        store.load()
-    if comm is not None and size_of(comm) > 1:
-        store.done, store.z, store.why = comm.bcast((store.done, store.z, store.why), root=0)
+        def read():
+            store.load()
+            return store.done, store.z, store.why
+
+        # rank 0 reads; a bad file fails every rank together
+        store.done, store.z, store.why = on_root(comm, read)
     todo = [b for b in range(n) if not store.done[b]]
     bar = None
     if progress and rank_of(comm) == 0:
@@ -316,15 +335,16 @@ def bootstrap(movies: Sequence[Movie], config: FitConfig, params: Params, theta:
             gathered = comm.allgather((mine, error))
             errors = [e for _, e in gathered if e]
             if errors:
-                raise RuntimeError(f"a bootstrap refit failed: {errors[0]}")
+                failure = CollectiveError(f"a bootstrap refit failed: {errors[0]}")
+                failure.collective = True
+                raise failure
             outcomes = [o for o, _ in gathered]
         for b, (z, why) in zip(batch, outcomes):
             store.done[b] = True
             store.why[b] = why
             if z is not None:
                 store.z[b] = z
-        if rank == 0:
-            store.save()
+        on_root(comm, store.save)
         if bar is not None:
             bar.update(len(batch))
     if bar is not None:
@@ -341,8 +361,6 @@ def bootstrap(movies: Sequence[Movie], config: FitConfig, params: Params, theta:
     lo_z, hi_z = _interval(z_hat, Z, level, method)
     sd_z = Z.std(axis=0, ddof=1)
     jac = np.array([ParameterSpace._inverse(name, z)[1] for name, z in zip(free, z_hat)])
-    if rank == 0 and checkpoint is not None and os.path.exists(checkpoint):
-        os.remove(checkpoint)
     return Bootstrap(params=params, free=free, values=_raw(free, z_hat), corrected=_raw(free, z_hat - bias),
                      bias=bias, sd=sd_z * jac, lower=_raw(free, lo_z), upper=_raw(free, hi_z), level=level,
                      method=method, covariance=np.atleast_2d(np.cov(Z, rowvar=False)),

@@ -197,16 +197,24 @@ def _run_bootstrap(args: argparse.Namespace) -> None:
         return movies, results, _results_config(results, args.results)
 
     movies, results, config = agree(args.comm, read)
-    print(f"pixelkinetics uq --bootstrap {args.bootstrap}: {len(movies)} particles, seed {args.seed} "
+    print(f"pixelkinetics uq --bootstrap {args.bootstrap}: {len(movies)} particles, seed {args.seed or 0} "
           f"({_where(args.comm)})")
     checkpoint = f"{args.results}.bootstrap-checkpoint"
     if os.path.exists(checkpoint) and not args.resume:
         print(f"  {checkpoint} exists from an earlier run; starting afresh (pass --resume to continue it)")
+    if args.resume and not os.path.exists(checkpoint):
+        print(f"  no checkpoint {checkpoint}: starting afresh")
     boot = bootstrap(movies, config, results.params, {m.name: results.particles[m.name].theta for m in movies},
                      {m.name: results.particles[m.name].c0 for m in movies}, args.bootstrap, level=args.level,
-                     method=args.method, seed=args.seed, progress=not args.quiet, checkpoint=checkpoint,
-                     resume=args.resume, comm=args.comm)
-    on_root(args.comm, lambda: write_bootstrap(args.results, boot))
+                     method=args.method or "normal", seed=args.seed or 0, progress=not args.quiet,
+                     checkpoint=checkpoint, resume=args.resume, comm=args.comm)
+
+    def write():
+        write_bootstrap(args.results, boot)
+        if os.path.exists(checkpoint):  # only once the refits are stored
+            os.remove(checkpoint)
+
+    on_root(args.comm, write)
     print("\n".join("  " + line for line in boot.summary()))
     print(f"  wrote /bootstrap into {args.results}")
 
@@ -214,8 +222,12 @@ def _run_bootstrap(args: argparse.Namespace) -> None:
 def _uq(args: argparse.Namespace) -> int:
     if args.bootstrap:
         _run_bootstrap(args)
-    else:
-        _run_uq(args.data, args.results, args.level, args.free, args.quiet, args.comm)
+        return 0
+    given = [flag for flag, value in (("--method", args.method), ("--seed", args.seed), ("--resume", args.resume))
+             if value not in (None, False)]
+    if given:
+        raise ValueError(f"{', '.join(given)} belong to the bootstrap: add --bootstrap N")
+    _run_uq(args.data, args.results, args.level, args.free, args.quiet, args.comm)
     return 0
 
 
@@ -600,10 +612,10 @@ def build_parser() -> argparse.ArgumentParser:
     uq.add_argument("--bootstrap", type=_positive(int), metavar="N",
                     help="instead of the Laplace approximation: refit N data sets simulated at the estimate, "
                          "new population realisations for snapshots (their spread is not the noise's alone)")
-    uq.add_argument("--method", choices=["normal", "corrected", "basic"], default="normal",
+    uq.add_argument("--method", choices=["normal", "corrected", "basic"], default=None,
                     help="bootstrap interval: normal (estimate +- q sd, the default), corrected (the replicates' "
                          "bias removed) or basic (from the replicates' quantiles; needs many)")
-    uq.add_argument("--seed", type=int, default=0, help="bootstrap random seed (default 0)")
+    uq.add_argument("--seed", type=_positive(int, zero=True), default=None, help="bootstrap random seed (default 0)")
     uq.add_argument("--resume", action="store_true", help="continue a bootstrap from RESULTS.bootstrap-checkpoint")
     uq.add_argument("--quiet", action="store_true", help="no progress bar")
     uq.set_defaults(run=_uq)
