@@ -196,3 +196,13 @@ def test_snapshot_bootstrap_intervals_hold_the_truth():
     noise_only = laplace(movies, config, result.params, result.theta, result.c0)
     i = noise_only.free.index("j0_s")
     assert boot.sd[boot.free.index("j0_s")] > 3 * noise_only.sd[i]
+
+
+def test_intervals_of_every_method_come_from_the_same_replicates():
+    movies, result = _tracked_case()
+    boot = bs.from_fit(movies, result, n=4, seed=2, method="corrected")
+    normal = bs.from_fit(movies, result, n=4, seed=2, method="normal")
+    for name in boot.free:
+        assert boot.interval(name, "normal") == pytest.approx(normal.interval(name), rel=1e-12)
+        low, high = boot.interval(name, "basic")
+        assert low < high

@@ -206,7 +206,7 @@ def _run_bootstrap(args: argparse.Namespace) -> None:
         print(f"  no checkpoint {checkpoint}: starting afresh")
     boot = bootstrap(movies, config, results.params, {m.name: results.particles[m.name].theta for m in movies},
                      {m.name: results.particles[m.name].c0 for m in movies}, args.bootstrap, level=args.level,
-                     method=args.method or "normal", seed=args.seed or 0, progress=not args.quiet,
+                     method=args.method or "corrected", seed=args.seed or 0, progress=not args.quiet,
                      checkpoint=checkpoint, resume=args.resume, comm=args.comm)
 
     def write():
@@ -612,9 +612,9 @@ def build_parser() -> argparse.ArgumentParser:
     uq.add_argument("--bootstrap", type=_positive(int), metavar="N",
                     help="instead of the Laplace approximation: refit N data sets simulated at the estimate, "
                          "new population realisations for snapshots (their spread is not the noise's alone)")
-    uq.add_argument("--method", choices=["normal", "corrected", "basic"], default=None,
-                    help="bootstrap interval: normal (estimate +- q sd, the default), corrected (the replicates' "
-                         "bias removed) or basic (from the replicates' quantiles; needs many)")
+    uq.add_argument("--method", choices=["corrected", "normal", "basic"], default=None,
+                    help="bootstrap interval: corrected (the replicates' bias removed, +- q sd; the default), "
+                         "normal (estimate +- q sd) or basic (from the replicates' quantiles; needs many)")
     uq.add_argument("--seed", type=_positive(int, zero=True), default=None, help="bootstrap random seed (default 0)")
     uq.add_argument("--resume", action="store_true", help="continue a bootstrap from RESULTS.bootstrap-checkpoint")
     uq.add_argument("--quiet", action="store_true", help="no progress bar")
