@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -43,3 +45,14 @@ def restore_threads():
     n = pk.num_threads()
     yield
     pk.set_num_threads(n)
+
+
+@pytest.fixture
+def cli(tmp_path):
+    """``cli(*args)`` runs ``python -m pixelkinetics ARGS`` in ``tmp_path`` with one OpenMP thread and
+    returns the CompletedProcess (text output)."""
+    def run(*args):
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        return subprocess.run([sys.executable, "-m", "pixelkinetics", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300)
+    return run

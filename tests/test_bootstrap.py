@@ -2,9 +2,6 @@
 agrees with the Laplace approximation, it resumes and shares replicates over MPI ranks without changing
 its answer, and for snapshot populations (where the realisation of the population, not the noise, limits
 what the data say) its intervals hold the truth."""
-import subprocess
-import sys
-
 import h5py
 import numpy as np
 import pytest
@@ -142,7 +139,7 @@ def test_bootstrap_refuses_bad_settings():
             bs.from_fit(movies, result, **{"n": 3, **kwargs})
 
 
-def test_uq_command_bootstraps_a_snapshot_fit_and_the_report_shows_it(tmp_path):
+def test_uq_command_bootstraps_a_snapshot_fit_and_the_report_shows_it(tmp_path, cli):
     made = [synthetic_population(NMC, n_particles=30, n_frames=5, current=current, c_start=c_start, noise=0.01,
                                  kind="snapshot", seed=k, name=f"snap{k}")
             for k, (current, c_start) in enumerate([(-4e-3, 0.85), (4e-3, 0.2)])]
@@ -153,13 +150,9 @@ def test_uq_command_bootstraps_a_snapshot_fit_and_the_report_shows_it(tmp_path):
         'j0_s = 10.0\nj0_c = 0.45\n[fit]\nfree = ["k0", "j0_s", "j0_c"]\nfit_theta = false\nfit_initial = false\n'
         'lam_s = 0.0\nlam_0 = 11.0\nsigma = 0.01\n')
 
-    def run(*args):
-        return subprocess.run([sys.executable, "-m", "pixelkinetics", *args], cwd=tmp_path, capture_output=True,
-                              text=True, timeout=300)
-
-    r = run("fit", "pop.h5", "-o", "res.h5", "--config", "fit.toml", "--quiet")
+    r = cli("fit", "pop.h5", "-o", "res.h5", "--config", "fit.toml", "--quiet")
     assert r.returncode == 0, r.stderr
-    r = run("uq", "pop.h5", "res.h5", "--bootstrap", "3", "--seed", "7", "--quiet")
+    r = cli("uq", "pop.h5", "res.h5", "--bootstrap", "3", "--seed", "7", "--quiet")
     assert r.returncode == 0, r.stderr
     assert "parametric bootstrap: 3 refits" in r.stdout and "j0_s" in r.stdout
     assert not (tmp_path / "res.h5.bootstrap-checkpoint").exists()
@@ -167,14 +160,14 @@ def test_uq_command_bootstraps_a_snapshot_fit_and_the_report_shows_it(tmp_path):
     assert results.bootstrap.free == ["k0", "j0_s", "j0_c"]
     assert results.bootstrap.extra["replicates"].shape == (3, 3)
     assert np.all(results.bootstrap.lower < results.bootstrap.upper)
-    r = run("report", "res.h5", "-o", "report")
+    r = cli("report", "res.h5", "-o", "report")
     assert r.returncode == 0, r.stderr
     summary = (tmp_path / "report" / "summary.txt").read_text()
     section = summary[summary.index("parametric bootstrap"):]
     assert section.count("truth inside") + section.count("truth OUTSIDE") == 3
-    r = run("uq", "pop.h5", "res.h5", "--bootstrap", "3", "--free", "k0")
+    r = cli("uq", "pop.h5", "res.h5", "--bootstrap", "3", "--free", "k0")
     assert r.returncode != 0 and "--free" in r.stderr
-    r = run("uq", "pop.h5", "res.h5", "--seed", "3")
+    r = cli("uq", "pop.h5", "res.h5", "--seed", "3")
     assert r.returncode != 0 and "--seed belong to the bootstrap" in r.stderr
 
 

@@ -244,10 +244,7 @@ def test_snapshot_initial_states_lose_the_noise_broadening():
     assert abs(deblurred.std() - 0.02) < 0.003  # the particles' own spread
 
 
-def test_population_files_go_through_fit_and_simulate_commands(tmp_path):
-    import subprocess
-    import sys
-
+def test_population_files_go_through_fit_and_simulate_commands(tmp_path, cli):
     from pixelkinetics.population import synthetic_population
 
     pop, _ = synthetic_population(NMC, n_particles=20, n_frames=5, current=-3e-3, c_start=0.8, seed=4, name="cells")
@@ -256,14 +253,10 @@ def test_population_files_go_through_fit_and_simulate_commands(tmp_path):
         '[model]\nk0 = 0.03\nalpha = 0.5\nOmega = 1.0\nkappa = 0.0\nB = 0.0\nb = [0.0]\nj0_base = "logistic"\n'
         'j0_s = 8.0\nj0_c = 0.45\n[fit]\nfree = ["k0", "j0_s", "j0_c"]\nlam_s = 0.0\nlam_0 = 10.0\nsigma = 0.01\n')
 
-    def run(*args):
-        return subprocess.run([sys.executable, "-m", "pixelkinetics", *args], cwd=tmp_path, capture_output=True,
-                              text=True, timeout=300)
-
-    r = run("fit", "pop.h5", "-o", "res.h5", "--config", "fit.toml", "--quiet")
+    r = cli("fit", "pop.h5", "-o", "res.h5", "--config", "fit.toml", "--quiet")
     assert r.returncode == 0, r.stderr
     assert "j0_s" in r.stdout
-    r = run("simulate", "pop.h5", "-o", "model.h5", "--results", "res.h5")
+    r = cli("simulate", "pop.h5", "-o", "model.h5", "--results", "res.h5")
     assert r.returncode == 0, r.stderr
     back = load_populations(tmp_path / "model.h5")[0]
     assert back.shape == pop.shape and back.kind == "tracked"
@@ -287,17 +280,12 @@ def test_populations_split_where_the_analysis_says_and_stay_unimodal_elsewhere()
     assert result.agreement() == 1.0
 
 
-def test_stability_command_draws_the_diagram(tmp_path):
-    import subprocess
-    import sys
-
-    r = subprocess.run([sys.executable, "-m", "pixelkinetics", "stability", "-o", "stability.png", "--grid", "4",
-                        "--particles", "40"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+def test_stability_command_draws_the_diagram(tmp_path, cli):
+    r = cli("stability", "-o", "stability.png", "--grid", "4", "--particles", "40")
     assert r.returncode == 0, r.stderr
     assert "16 points (I, c)" in r.stdout and (tmp_path / "stability.png").stat().st_size > 10_000
     (tmp_path / "bad.toml").write_text("[model]\nB = 1.0\n")
-    r = subprocess.run([sys.executable, "-m", "pixelkinetics", "stability", "-o", "x.png", "--config", "bad.toml"],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    r = cli("stability", "-o", "x.png", "--config", "bad.toml")
     assert r.returncode == 2 and "a population has B = 0" in r.stderr
 
 

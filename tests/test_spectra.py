@@ -9,8 +9,6 @@ negative; sub-pixel registration; the two-energy map equals the two-phase fit on
 whole pipeline feeds `fit`, which recovers the rate map; readers, masking and errors.
 """
 import os
-import subprocess
-import sys
 
 import h5py
 import numpy as np
@@ -463,28 +461,21 @@ def test_stacks_without_times_or_on_other_grids_are_refused():
 
 
 # -- command line ---------------------------------------------------------------------------------------
-def _cli(*args, cwd):
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "pixelkinetics", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
-
-
-def test_spectra_command_writes_a_movie_file_and_report(tmp_path):
-    r = _cli("synth-stacks", "-o", "stacks.h5", "--particles", "2", "--frames", "3", "--energies", "20", cwd=tmp_path)
+def test_spectra_command_writes_a_movie_file_and_report(tmp_path, cli):
+    r = cli("synth-stacks", "-o", "stacks.h5", "--particles", "2", "--frames", "3", "--energies", "20")
     assert r.returncode == 0, r.stderr
-    r = _cli("spectra", "stacks.h5", "--references", "stacks_references.txt", "-o", "movie.h5", "--report", "rep",
-             "--quiet", cwd=tmp_path)
+    r = cli("spectra", "stacks.h5", "--references", "stacks_references.txt", "-o", "movie.h5", "--report", "rep",
+            "--quiet")
     assert r.returncode == 0, r.stderr
     assert "2 particle(s)" in r.stdout
     assert sorted(os.listdir(tmp_path / "rep")) == ["alignment.png", "clusters.png", "composition.png",
                                                    "spectra.png", "summary.txt"]
-    r = _cli("info", "movie.h5", cwd=tmp_path)
+    r = cli("info", "movie.h5")
     assert r.returncode == 0 and "particle_001: 3 frames" in r.stdout
-    r = _cli("report", "movie.h5", "-o", "rep2", cwd=tmp_path)
+    r = cli("report", "movie.h5", "-o", "rep2")
     assert r.returncode == 0 and "spectral step" in r.stdout
-    r = _cli("spectra", "stacks.h5", "--references", "stacks_references.txt", "-o", "x.h5", "--i0", "1:2", cwd=tmp_path)
+    r = cli("spectra", "stacks.h5", "--references", "stacks_references.txt", "-o", "x.h5", "--i0", "1:2")
     assert r.returncode == 2 and "--i0 '1:2'" in r.stderr
-    r = _cli("spectra", "stacks.h5", "--references", "stacks_references.txt", "-o", "x.h5", "--lithiated", "LFP",
-             cwd=tmp_path)
+    r = cli("spectra", "stacks.h5", "--references", "stacks_references.txt", "-o", "x.h5", "--lithiated", "LFP")
     assert r.returncode == 2 and "no reference spectrum named 'LFP'" in r.stderr
     assert not (tmp_path / "x.h5").exists()

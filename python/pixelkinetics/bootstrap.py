@@ -36,7 +36,6 @@ of MPI ranks (the replicates are shared round-robin) and can be resumed from its
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import time
@@ -47,7 +46,7 @@ import numpy as np
 from scipy import stats
 
 from ._core import SolverError
-from .fit import FitConfig, ParameterSpace, fit
+from .fit import FitConfig, ParameterSpace, checkpoint_fingerprint, fit
 from .io import atomic_h5
 from .movie import Movie
 from .parallel import CollectiveError, on_root, rank_of, size_of
@@ -310,11 +309,7 @@ def bootstrap(movies: Sequence[Movie], config: FitConfig, params: Params, theta:
     free = [name for name in params.names() if name in config.free]
     problem = config.problem(movies)
     fitted = problem.simulate(params, theta, c0)
-    data = hashlib.blake2b(digest_size=16)
-    for m in movies:
-        data.update(np.ascontiguousarray(m.concentration).tobytes())
-    key = json.dumps([config.to_dict(), params.values(), params.j0_base, seed, [m.name for m in movies],
-                      data.hexdigest()], sort_keys=True, default=str)
+    key = json.dumps([checkpoint_fingerprint(movies, config), params.values(), params.j0_base, seed])
     store = _Progress(checkpoint, key, n, len(free))
     if resume:
         def read():

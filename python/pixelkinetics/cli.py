@@ -153,11 +153,9 @@ def _results_config(results, where: str):
     return FitConfig.from_dict(json.loads(results.fit["config"]), where=where)
 
 
-def _run_uq(data: str, results_path: str, level: float, free: Optional[str], quiet: bool, comm=None) -> None:
-    import dataclasses
-
-    from .io import load_movies, load_results, write_uncertainty
-    from .uncertainty import laplace
+def _read_fitted(data: str, results_path: str, comm=None):
+    """(movies, results, config, theta maps, c0 maps) of a fitted data file, read on every rank."""
+    from .io import load_movies, load_results
 
     def read():
         movies = load_movies(data)
@@ -168,12 +166,21 @@ def _run_uq(data: str, results_path: str, level: float, free: Optional[str], qui
         return movies, results, _results_config(results, results_path)
 
     movies, results, config = agree(comm, read)
-    if free is not None:  # what if these were free: an identifiability study at the fitted point
-        config = dataclasses.replace(config, free=[n.strip() for n in free.split(",") if n.strip()])
-    params = results.params
     theta = {m.name: results.particles[m.name].theta for m in movies}
     c0 = {m.name: results.particles[m.name].c0 for m in movies}
-    posterior = laplace(movies, config, params, theta, c0, level=level, progress=not quiet, comm=comm)
+    return movies, results, config, theta, c0
+
+
+def _run_uq(data: str, results_path: str, level: float, free: Optional[str], quiet: bool, comm=None) -> None:
+    import dataclasses
+
+    from .io import write_uncertainty
+    from .uncertainty import laplace
+
+    movies, results, config, theta, c0 = _read_fitted(data, results_path, comm)
+    if free is not None:  # what if these were free: an identifiability study at the fitted point
+        config = dataclasses.replace(config, free=[n.strip() for n in free.split(",") if n.strip()])
+    posterior = laplace(movies, config, results.params, theta, c0, level=level, progress=not quiet, comm=comm)
     on_root(comm, lambda: write_uncertainty(results_path, posterior))
     print("\n".join("  " + line for line in posterior.summary()))
     print(f"  wrote /uncertainty and theta_sd maps into {results_path}")
@@ -181,22 +188,14 @@ def _run_uq(data: str, results_path: str, level: float, free: Optional[str], qui
 
 def _run_bootstrap(args: argparse.Namespace) -> None:
     from .bootstrap import bootstrap
-    from .io import load_movies, load_results, write_bootstrap
+    from .io import write_bootstrap
 
     if args.free is not None:
         raise ValueError("--free is a Laplace identifiability study; the bootstrap refits the fit's own free set")
     if not 0 < args.level < 1:
         raise ValueError(f"--level must lie in (0, 1), got {args.level}")
 
-    def read():
-        movies = load_movies(args.data)
-        results = load_results(args.results)
-        missing = [m.name for m in movies if m.name not in results.particles]
-        if missing:
-            raise ValueError(f"{args.results}: no fit for the particles {missing} of {args.data}")
-        return movies, results, _results_config(results, args.results)
-
-    movies, results, config = agree(args.comm, read)
+    movies, results, config, theta, c0 = _read_fitted(args.data, args.results, args.comm)
     print(f"pixelkinetics uq --bootstrap {args.bootstrap}: {len(movies)} particles, seed {args.seed or 0} "
           f"({_where(args.comm)})")
     checkpoint = f"{args.results}.bootstrap-checkpoint"
@@ -204,8 +203,7 @@ def _run_bootstrap(args: argparse.Namespace) -> None:
         print(f"  {checkpoint} exists from an earlier run; starting afresh (pass --resume to continue it)")
     if args.resume and not os.path.exists(checkpoint):
         print(f"  no checkpoint {checkpoint}: starting afresh")
-    boot = bootstrap(movies, config, results.params, {m.name: results.particles[m.name].theta for m in movies},
-                     {m.name: results.particles[m.name].c0 for m in movies}, args.bootstrap, level=args.level,
+    boot = bootstrap(movies, config, results.params, theta, c0, args.bootstrap, level=args.level,
                      method=args.method or "corrected", seed=args.seed or 0, progress=not args.quiet,
                      checkpoint=checkpoint, resume=args.resume, comm=args.comm)
 

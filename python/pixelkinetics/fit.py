@@ -621,7 +621,7 @@ class _Checkpoint:
             raise ValueError(f"{self.path}: unreadable checkpoint ({exc})") from None
 
 
-def _fingerprint(movies: Sequence[Movie], config: FitConfig) -> str:
+def checkpoint_fingerprint(movies: Sequence[Movie], config: FitConfig) -> str:
     """Identifies data and configuration, so that a checkpoint is never resumed on anything else."""
     fields = config.to_dict()
     fields["fit"].pop("max_iter")  # a resumed fit may be given more iterations
@@ -806,7 +806,7 @@ def fit(movies: Sequence[Movie], config: Optional[FitConfig] = None, *, checkpoi
     if config.fit_theta and config.theta_mean == "zero":
         n_free -= 1
 
-    store = _Checkpoint(checkpoint if root else None, _fingerprint(movies, config))
+    store = _Checkpoint(checkpoint if root else None, checkpoint_fingerprint(movies, config))
     history: Dict[str, list] = {k: [] for k in ("iteration", "loss", "grad_norm", "n_fev", "n_hessp", "wall_time")}
     saved = on_root(comm, store.load) if resume else None  # read by rank 0, sent to all
     t_start = time.perf_counter()

@@ -318,24 +318,52 @@ def load_results(path: "str | os.PathLike") -> Results:
                        bootstrap=_read_bootstrap(f, path))
 
 
+def _string_array(values: Sequence[str]) -> np.ndarray:
+    """An HDF5 string array; an empty list is stored as one empty placeholder (:func:`_strings` drops it)."""
+    return np.array(list(values) or [""], dtype=h5py.string_dtype())
+
+
+def _write_intervals(f: h5py.File, name: str, source, arrays: Sequence[str], attrs: Sequence[str]) -> h5py.Group:
+    """Replace the group ``/name`` with the intervals of ``source`` (a Posterior or a Bootstrap): its free
+    globals, the named arrays and attributes, and its j0 and mu_h curves with their bands."""
+    if name in f:
+        del f[name]
+    g = f.create_group(name)
+    g["free"] = _string_array(source.free)
+    for key in arrays:
+        g[key] = np.asarray(getattr(source, key))
+    for key in attrs:
+        g.attrs[key] = getattr(source, key)
+    for key, value in source.curves().items():
+        g[f"curves/{key}"] = value
+    return g
+
+
+def _read_intervals(f: h5py.File, path: str, name: str, rest) -> Optional[Uncertainty]:
+    """The group ``/name`` written by :func:`_write_intervals` as an :class:`Uncertainty`; ``rest(group)``
+    gives its own fields (undetermined, theta_sd, extra)."""
+    if name not in f:
+        return None
+    g = f[name]
+    try:
+        return Uncertainty(
+            free=_strings(g["free"][()]), value=g["values"][()], sd=g["sd"][()], lower=g["lower"][()],
+            upper=g["upper"][()], covariance=g["covariance"][()], curves={k: v[()] for k, v in g["curves"].items()},
+            attrs={k: (v.decode() if isinstance(v, bytes) else v) for k, v in g.attrs.items()}, **rest(g))
+    except KeyError as exc:
+        raise ValueError(f"{path}: /{name} is incomplete ({exc})") from None
+
+
 def write_uncertainty(path: "str | os.PathLike", posterior) -> None:
     """Add (or replace) the ``/uncertainty`` group of a results file from a
     :class:`pixelkinetics.uncertainty.Posterior`, and ``theta_sd`` / ``c0_sd`` maps per particle. The file
     is changed in a copy that replaces it when complete."""
     with atomic_h5(path, update=True) as f:
-        if "uncertainty" in f:
-            del f["uncertainty"]
-        g = f.create_group("uncertainty")
-        g["free"] = np.array(posterior.free or [""], dtype=h5py.string_dtype())
-        for key in ("values", "sd", "lower", "upper", "covariance", "precision", "eigenvalues", "determined"):
-            g[key] = np.asarray(getattr(posterior, key))
-        g["undetermined"] = np.array([c.describe() for c in posterior.undetermined] or [""],
-                                     dtype=h5py.string_dtype())
-        for key in ("level", "log_evidence", "bic", "loss", "misfit", "n_obs", "n_hessp", "wall_time",
-                    "time_hessp"):
-            g.attrs[key] = getattr(posterior, key)
-        for key, value in posterior.curves().items():
-            g[f"curves/{key}"] = value
+        g = _write_intervals(f, "uncertainty", posterior,
+                             ("values", "sd", "lower", "upper", "covariance", "precision", "eigenvalues", "determined"),
+                             ("level", "log_evidence", "bic", "loss", "misfit", "n_obs", "n_hessp", "wall_time",
+                              "time_hessp"))
+        g["undetermined"] = _string_array([c.describe() for c in posterior.undetermined])
         for name in posterior.theta_sd:
             particle = f[f"particles/{name}"]
             for key, maps in (("theta_sd", posterior.theta_sd), ("c0_sd", posterior.c0_sd)):
@@ -348,44 +376,19 @@ def write_bootstrap(path: "str | os.PathLike", boot) -> None:
     """Add (or replace) the ``/bootstrap`` group of a results file from a
     :class:`pixelkinetics.bootstrap.Bootstrap` (changed in a copy that replaces the file when complete)."""
     with atomic_h5(path, update=True) as f:
-        if "bootstrap" in f:
-            del f["bootstrap"]
-        g = f.create_group("bootstrap")
-        g["free"] = np.array(boot.free or [""], dtype=h5py.string_dtype())
-        for key in ("values", "corrected", "bias", "sd", "lower", "upper", "covariance", "replicates"):
-            g[key] = np.asarray(getattr(boot, key))
-        g["failed"] = np.array(boot.failed or [""], dtype=h5py.string_dtype())
-        for key in ("level", "method", "seed", "n_replicates", "wall_time"):
-            g.attrs[key] = getattr(boot, key)
-        for key, value in boot.curves().items():
-            g[f"curves/{key}"] = value
+        g = _write_intervals(f, "bootstrap", boot,
+                             ("values", "corrected", "bias", "sd", "lower", "upper", "covariance", "replicates"),
+                             ("level", "method", "seed", "n_replicates", "wall_time"))
+        g["failed"] = _string_array(boot.failed)
 
 
 def _read_bootstrap(f: h5py.File, path: str) -> Optional[Uncertainty]:
-    if "bootstrap" not in f:
-        return None
-    g = f["bootstrap"]
-    try:
-        return Uncertainty(
-            free=_strings(g["free"][()]), value=g["values"][()], sd=g["sd"][()], lower=g["lower"][()],
-            upper=g["upper"][()], covariance=g["covariance"][()], undetermined=[],
-            curves={k: v[()] for k, v in g["curves"].items()}, theta_sd={},
-            attrs={k: (v.decode() if isinstance(v, bytes) else v) for k, v in g.attrs.items()},
-            extra={k: g[k][()] for k in ("corrected", "bias", "replicates")} | {"failed": _strings(g["failed"][()])})
-    except KeyError as exc:
-        raise ValueError(f"{path}: /bootstrap is incomplete ({exc})") from None
+    return _read_intervals(f, path, "bootstrap", lambda g: dict(
+        undetermined=[], theta_sd={},
+        extra={**{k: g[k][()] for k in ("corrected", "bias", "replicates")}, "failed": _strings(g["failed"][()])}))
 
 
 def _read_uncertainty(f: h5py.File, path: str) -> Optional[Uncertainty]:
-    if "uncertainty" not in f:
-        return None
-    g = f["uncertainty"]
-    try:
-        return Uncertainty(
-            free=_strings(g["free"][()]), value=g["values"][()], sd=g["sd"][()], lower=g["lower"][()],
-            upper=g["upper"][()], covariance=g["covariance"][()], undetermined=_strings(g["undetermined"][()]),
-            curves={k: v[()] for k, v in g["curves"].items()},
-            theta_sd={n: p["theta_sd"][()] for n, p in f["particles"].items() if "theta_sd" in p},
-            attrs=dict(g.attrs))
-    except KeyError as exc:
-        raise ValueError(f"{path}: /uncertainty is incomplete ({exc})") from None
+    return _read_intervals(f, path, "uncertainty", lambda g: dict(
+        undetermined=_strings(g["undetermined"][()]),
+        theta_sd={n: p["theta_sd"][()] for n, p in f["particles"].items() if "theta_sd" in p}))
