@@ -8,7 +8,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 
-from pixelkinetics.synthetic import make_movies  # noqa: E402
+from pixelkinetics.kinetics.synthetic import make_movies  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -15,8 +15,8 @@ import numpy as np
 from mpi4py import MPI
 
 import pixelkinetics as pk
-from pixelkinetics.fit import FitConfig
-from pixelkinetics.synthetic import make_movies
+from pixelkinetics import FitConfig
+from pixelkinetics.kinetics.synthetic import make_movies
 
 
 def main() -> None:

@@ -15,9 +15,9 @@ import json
 import numpy as np
 
 import pixelkinetics as pk
-from pixelkinetics.bootstrap import from_fit
-from pixelkinetics.fit import FitConfig, fit
-from pixelkinetics.population import synthetic_population
+from pixelkinetics import FitConfig, fit
+from pixelkinetics.kinetics.bootstrap import bootstrap
+from pixelkinetics.kinetics.population import synthetic_population
 
 TRUTH = pk.Params(k0=0.05, alpha=0.5, Omega=1.0, kappa=0.0, B=0.0, D=0.0, b=[0.0], j0_base="logistic",
                   j0_s=12.0, j0_c=0.5)
@@ -28,12 +28,12 @@ FREE = ["k0", "Omega", "j0_s", "j0_c"]
 def one_set(index: int, particles: int, frames: int, replicates: int) -> dict:
     movies = [synthetic_population(TRUTH, n_particles=particles, n_frames=frames, current=current,
                                    c_start=c_start, noise=0.01, kind="snapshot", observed=1.0,
-                                   seed=100 * index + k, name=f"run{k}")[0].to_movie()
+                                   seed=100 * index + k, name=f"run{k}")[0]
               for k, (current, c_start) in enumerate(DESIGN)]
     config = FitConfig(initial=TRUTH.replace(k0=0.03, Omega=0.5, j0_s=9.0, j0_c=0.4), free=FREE, lam_s=0.0,
                        lam_0=1 / 0.3 ** 2, sigma=0.01, n_sub=40, fit_theta=False, fit_initial=False)
     result = fit(movies, config, progress=False)
-    boot = from_fit(movies, result, n=replicates, seed=index)
+    boot = bootstrap(movies, result, replicates, seed=index, progress=False)
     out = {"set": index, "reduced_chi2": result.reduced_chi2, "wall_time": boot.wall_time}
     for i, name in enumerate(boot.free):
         out[name] = dict(estimate=boot.values[i], bias_corrected=boot.corrected[i], sd=boot.sd[i],

@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 
 import pixelkinetics as pk
-from pixelkinetics.fit import FitConfig, FitObjective, ParameterSpace, count_observations
+from pixelkinetics import FitConfig
+from pixelkinetics.kinetics.objective import FitObjective
+from pixelkinetics.kinetics.observations import count_observations
+from pixelkinetics.kinetics.space import ParameterSpace
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,10 @@ products, and so the cost per evaluation, does not grow with the number of parti
 import pytest
 
 import pixelkinetics as pk
-from pixelkinetics.fit import FitConfig
-from pixelkinetics.params import Params
-from pixelkinetics.problem import Problem
-from pixelkinetics.synthetic import make_movies
-from pixelkinetics.uncertainty import laplace
+from pixelkinetics import FitConfig, Params, Problem
+from pixelkinetics.kinetics.estimate import Estimate
+from pixelkinetics.kinetics.synthetic import make_movies
+from pixelkinetics.kinetics.uncertainty import laplace
 
 
 @pytest.mark.parametrize("n_particles", [4, 8])
@@ -29,6 +28,7 @@ def test_laplace(benchmark, variant, n_particles):
         benchmark.pedantic(problem.evaluate, args=(truth.params, thetas, problem.initial_states()), rounds=3,
                            iterations=1)
     else:
-        post = benchmark.pedantic(laplace, args=(movies, config, truth.params, truth.theta), rounds=1, iterations=1)
+        post = benchmark.pedantic(laplace, args=(movies, Estimate(config, truth.params, truth.theta)), rounds=1,
+                                  iterations=1)
         benchmark.extra_info["n_hessp"] = post.n_hessp
         assert post.n_hessp == len(config.free) + 2 * max(m.n_sites for m in movies)

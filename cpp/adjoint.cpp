@@ -9,12 +9,12 @@
 
 namespace pixelkinetics {
 
-double trajectory_loss(const Particle& particle, const Trajectory& traj, const Eigen::VectorXd& theta,
+double trajectory_loss(const Movie& particle, const Trajectory& traj, const Eigen::VectorXd& theta,
                        const SolverSettings& settings) {
   double loss = theta_penalty(particle.grid, theta, settings.lam_s, settings.lam_0, nullptr);
-  if (settings.misfit_frame0) loss += frame_misfit(particle, 0, traj.c[0], settings.sigma, nullptr);
-  for (std::size_t n = 1; n < traj.steps.size(); ++n) {
-    if (traj.steps[n].frame >= 1) loss += frame_misfit(particle, traj.steps[n].frame, traj.c[n], settings.sigma, nullptr);
+  for (std::size_t n = 0; n < traj.steps.size(); ++n) {
+    if (traj.steps[n].frame >= settings.first_fitted_frame())
+      loss += frame_misfit(particle, traj.steps[n].frame, traj.c[n], settings.sigma, nullptr);
   }
   return loss;
 }
@@ -22,7 +22,7 @@ double trajectory_loss(const Particle& particle, const Trajectory& traj, const E
 namespace {
 
 // Adds (lambda)^T df/dp of one step, f = R + D div, to the gradient.
-void accumulate_parameter_gradient(const Particle& particle, const GlobalParams& g, const Eigen::VectorXd& c,
+void accumulate_parameter_gradient(const Movie& particle, const GlobalParams& g, const Eigen::VectorXd& c,
                                    const LocalState& s, const Eigen::VectorXd& lambda, LossGradient& out) {
   const int n = particle.n_sites();
   const int n_a = static_cast<int>(g.a.size()), n_b = static_cast<int>(g.b.size());
@@ -57,7 +57,7 @@ void accumulate_parameter_gradient(const Particle& particle, const GlobalParams&
 }
 
 // Adds d loss / d drive at the step's time, spread over the two frame values drive_at interpolates.
-void accumulate_drive_gradient(const Particle& particle, const GlobalParams& g, const LocalState& s, double t,
+void accumulate_drive_gradient(const Movie& particle, const GlobalParams& g, const LocalState& s, double t,
                                const Eigen::VectorXd& lambda, double nu, Eigen::VectorXd& grad_drive) {
   // Rate: the target enters E = mean - target and cbar in mu (df/dcbar = -B dR/deta; the mobility term
   // does not see a uniform shift of mu). Potential: V enters eta (df/dV = dR/deta).
@@ -72,7 +72,7 @@ void accumulate_drive_gradient(const Particle& particle, const GlobalParams& g, 
 
 }  // namespace
 
-void adjoint_sweep(const Particle& particle, const GlobalParams& g, Trajectory& traj,
+void adjoint_sweep(const Movie& particle, const GlobalParams& g, Trajectory& traj,
                    const std::vector<Eigen::VectorXd>& frame_source, StepLinearizer& steps, LossGradient& out) {
   const int n_sites = particle.n_sites();
   out.globals.setZero(g.n_globals());
@@ -119,7 +119,7 @@ void adjoint_sweep(const Particle& particle, const GlobalParams& g, Trajectory& 
   traj.stats.add_linear(steps.take_stats());
 }
 
-LossGradient loss_and_gradient(const Particle& particle, const GlobalParams& g, const Eigen::VectorXd& theta,
+LossGradient loss_and_gradient(const Movie& particle, const GlobalParams& g, const Eigen::VectorXd& theta,
                                const SolverSettings& settings, Trajectory& traj, StepLinearizer* steps) {
   std::vector<Eigen::VectorXd> source(particle.n_frames());
   LossGradient out;
@@ -127,9 +127,8 @@ LossGradient loss_and_gradient(const Particle& particle, const GlobalParams& g, 
     const double misfit = frame_misfit(particle, frame, c, settings.sigma, &source[frame]);
     out.misfit += misfit;
   };
-  if (settings.misfit_frame0) add_misfit(0, traj.c[0]);
-  for (std::size_t n = 1; n < traj.steps.size(); ++n) {
-    if (traj.steps[n].frame >= 1) add_misfit(traj.steps[n].frame, traj.c[n]);
+  for (std::size_t n = 0; n < traj.steps.size(); ++n) {
+    if (traj.steps[n].frame >= settings.first_fitted_frame()) add_misfit(traj.steps[n].frame, traj.c[n]);
   }
   if (steps) {
     adjoint_sweep(particle, g, traj, source, *steps, out);

@@ -11,7 +11,7 @@
 #include <Eigen/Core>
 #include <vector>
 
-#include "particle.hpp"
+#include "movie.hpp"
 #include "step_linearizer.hpp"
 #include "stepper.hpp"
 
@@ -23,25 +23,25 @@ struct LossGradient {
   double misfit = 0.0;          ///< data term alone
   Eigen::VectorXd globals;      ///< d loss / d (k0, alpha, Omega, kappa, B, D, a_1.., b_0..)
   Eigen::VectorXd theta;        ///< d loss / d theta_i
-  /// d loss / d c^0_i, total: under rate driving the frame-0 target is mean_w(c^0) (Particle::with_initial_state).
+  /// d loss / d c^0_i, total: under rate driving the frame-0 target is mean_w(c^0) (Movie::with_initial_state).
   Eigen::VectorXd c0;
   Eigen::VectorXd drive;        ///< d loss / d drive_f, the frame values of the target mean or of V, c^0 held
 };
 
-/// Loss of a solved trajectory (misfit at frames >= 1, or >= 0 with settings.misfit_frame0, plus the theta penalty).
-double trajectory_loss(const Particle& particle, const Trajectory& traj, const Eigen::VectorXd& theta,
+/// Loss of a solved trajectory (misfit at the frames from settings.first_fitted_frame(), plus the theta penalty).
+double trajectory_loss(const Movie& particle, const Trajectory& traj, const Eigen::VectorXd& theta,
                        const SolverSettings& settings);
 
 /// The backward sweep for an objective whose derivative with respect to the state at frame f is
 /// frame_source[f] (empty: none; frame 0 acts on c^0 directly): fills every sensitivity of `out` except
 /// the theta penalty. The step matrices come from `steps` (built for the same particle, parameters and
 /// trajectory); adds its work to traj.stats.
-void adjoint_sweep(const Particle& particle, const GlobalParams& g, Trajectory& traj,
+void adjoint_sweep(const Movie& particle, const GlobalParams& g, Trajectory& traj,
                    const std::vector<Eigen::VectorXd>& frame_source, StepLinearizer& steps, LossGradient& out);
 
 /// Loss and exact discrete gradient: the misfit derivatives as frame sources of adjoint_sweep. Re-factorises
 /// the Newton matrix at each converged state, keeping the factors in `steps` when given.
-LossGradient loss_and_gradient(const Particle& particle, const GlobalParams& g, const Eigen::VectorXd& theta,
+LossGradient loss_and_gradient(const Movie& particle, const GlobalParams& g, const Eigen::VectorXd& theta,
                                const SolverSettings& settings, Trajectory& traj, StepLinearizer* steps = nullptr);
 
 }  // namespace pixelkinetics

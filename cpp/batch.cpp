@@ -19,11 +19,11 @@ namespace pixelkinetics {
 namespace {
 
 // Solves one particle into `traj` (kept by Linearization) and evaluates what `mode` asks for.
-ParticleResult solve_one(const Particle& particle, const GlobalParams& g, const Eigen::VectorXd& theta,
+MovieResult solve_one(const Movie& particle, const GlobalParams& g, const Eigen::VectorXd& theta,
                          const SolverSettings& settings, BatchMode mode, Trajectory& traj,
                          StepLinearizer* steps = nullptr) {
   traj = integrate(particle, g, theta, settings);
-  ParticleResult out;
+  MovieResult out;
   const int T = particle.n_frames();
   out.concentration.resize(T, particle.n_sites());
   out.voltage.setConstant(T, std::numeric_limits<double>::quiet_NaN());
@@ -50,7 +50,7 @@ ParticleResult solve_one(const Particle& particle, const GlobalParams& g, const 
 }
 
 // Largest first, so that dynamic scheduling does not end on one big particle.
-std::vector<int> largest_first(const std::vector<Particle>& particles) {
+std::vector<int> largest_first(const std::vector<Movie>& particles) {
   std::vector<int> order(particles.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
@@ -63,7 +63,7 @@ std::vector<int> largest_first(const std::vector<Particle>& particles) {
 // Runs work(k) for every particle over the OpenMP threads. No exception may leave the parallel
 // region: each is kept, and the first in particle order is re-thrown after all threads have finished.
 template <class Work>
-void for_each_particle(const std::vector<Particle>& particles, Work&& work) {
+void for_each_particle(const std::vector<Movie>& particles, Work&& work) {
   const std::vector<int> order = largest_first(particles);
   std::vector<std::exception_ptr> errors(particles.size());
   const long n = static_cast<long>(particles.size());
@@ -81,7 +81,7 @@ void for_each_particle(const std::vector<Particle>& particles, Work&& work) {
   }
 }
 
-void check_sizes(const std::vector<Particle>& particles, const std::vector<Eigen::VectorXd>& theta,
+void check_sizes(const std::vector<Movie>& particles, const std::vector<Eigen::VectorXd>& theta,
                  const std::vector<Eigen::VectorXd>& c0) {
   if (theta.size() != particles.size())
     throw std::invalid_argument("got " + std::to_string(theta.size()) + " theta vectors for " +
@@ -93,13 +93,13 @@ void check_sizes(const std::vector<Particle>& particles, const std::vector<Eigen
 
 }  // namespace
 
-std::vector<ParticleResult> solve_batch(const std::vector<Particle>& particles, const GlobalParams& g,
+std::vector<MovieResult> solve_batch(const std::vector<Movie>& particles, const GlobalParams& g,
                                         const std::vector<Eigen::VectorXd>& theta, const SolverSettings& settings,
                                         BatchMode mode, const std::vector<Eigen::VectorXd>& c0) {
   g.validate();
   settings.validate();
   check_sizes(particles, theta, c0);
-  std::vector<ParticleResult> results(particles.size());
+  std::vector<MovieResult> results(particles.size());
   for_each_particle(particles, [&](int k) {
     Trajectory traj;
     if (c0.empty()) {
@@ -111,39 +111,39 @@ std::vector<ParticleResult> solve_batch(const std::vector<Particle>& particles, 
   return results;
 }
 
-Linearization::Linearization(const std::vector<Particle>& particles, const GlobalParams& g,
+Linearization::Linearization(const std::vector<Movie>& particles, const GlobalParams& g,
                              std::vector<Eigen::VectorXd> theta, const SolverSettings& settings,
                              const std::vector<Eigen::VectorXd>& c0, bool with_gradient)
     : g_(g), theta_(std::move(theta)), settings_(settings) {
   g_.validate();
   settings_.validate();
   check_sizes(particles, theta_, c0);
-  particles_.reserve(particles.size());
+  movies_.reserve(particles.size());
   for (std::size_t k = 0; k < particles.size(); ++k)
-    particles_.push_back(c0.empty() ? particles[k] : particles[k].with_initial_state(c0[k]));
-  trajectories_.resize(particles_.size());
-  results_.resize(particles_.size());
-  steps_.resize(particles_.size());
+    movies_.push_back(c0.empty() ? particles[k] : particles[k].with_initial_state(c0[k]));
+  trajectories_.resize(movies_.size());
+  results_.resize(movies_.size());
+  steps_.resize(movies_.size());
   const BatchMode mode = with_gradient ? BatchMode::LossAndGradient : BatchMode::Loss;
-  for_each_particle(particles_, [&](int k) {
+  for_each_particle(movies_, [&](int k) {
     // The gradient's adjoint sweep factorises every step anyway: keep the factors for the products.
-    steps_[k] = std::make_unique<StepLinearizer>(particles_[k], g_, theta_[k], settings_, /*keep=*/true);
-    results_[k] = solve_one(particles_[k], g_, theta_[k], settings_, mode, trajectories_[k], steps_[k].get());
+    steps_[k] = std::make_unique<StepLinearizer>(movies_[k], g_, theta_[k], settings_, /*keep=*/true);
+    results_[k] = solve_one(movies_[k], g_, theta_[k], settings_, mode, trajectories_[k], steps_[k].get());
   });
 }
 
-std::vector<ParticleResult> Linearization::gauss_newton_product(const Eigen::VectorXd& d_globals,
+std::vector<MovieResult> Linearization::gauss_newton_product(const Eigen::VectorXd& d_globals,
                                                                 const std::vector<Eigen::VectorXd>& d_theta,
                                                                 const std::vector<Eigen::VectorXd>& d_c0) {
-  const std::size_t n = particles_.size();
+  const std::size_t n = movies_.size();
   if (d_theta.size() != n || d_c0.size() != n)
     throw std::invalid_argument("direction has " + std::to_string(d_theta.size()) + " theta and " +
                                 std::to_string(d_c0.size()) + " c0 vectors for " + std::to_string(n) + " particles");
-  std::vector<ParticleResult> out(n);
-  for_each_particle(particles_, [&](int k) {
+  std::vector<MovieResult> out(n);
+  for_each_particle(movies_, [&](int k) {
     Trajectory& traj = trajectories_[k];
     const SolverStats before = traj.stats;
-    LossGradient hv = pixelkinetics::gauss_newton_product(particles_[k], g_, settings_, traj, *steps_[k],
+    LossGradient hv = pixelkinetics::gauss_newton_product(movies_[k], g_, settings_, traj, *steps_[k],
                                                           Direction{d_globals, d_theta[k], d_c0[k]});
     out[k].misfit = hv.misfit;
     out[k].grad_globals = std::move(hv.globals);

@@ -8,7 +8,7 @@
 
 #include <memory>
 
-#include "particle.hpp"
+#include "movie.hpp"
 #include "step_linearizer.hpp"
 #include "stepper.hpp"
 
@@ -21,7 +21,7 @@ enum class BatchMode {
 };
 
 /// Output of one particle.
-struct ParticleResult {
+struct MovieResult {
   Eigen::MatrixXd concentration;  ///< (T, n_sites) at the frame times
   Eigen::VectorXd voltage;        ///< (T) V at the frame times (NaN at frame 0 under rate driving)
   double loss = 0.0;              ///< misfit + theta penalty (Loss modes)
@@ -36,17 +36,17 @@ struct ParticleResult {
 /// The particles of one problem, converted once and solved many times.
 class Batch {
  public:
-  explicit Batch(std::vector<Particle> particles) : particles_(std::move(particles)) {}
-  const std::vector<Particle>& particles() const { return particles_; }
+  explicit Batch(std::vector<Movie> particles) : movies_(std::move(particles)) {}
+  const std::vector<Movie>& movies() const { return movies_; }
 
  private:
-  std::vector<Particle> particles_;
+  std::vector<Movie> movies_;
 };
 
 /// Solves every particle. `theta[k]` belongs to particles[k]; `c0`, when not empty, holds an initial
-/// state for every particle in place of its own (Particle::with_initial_state). Exceptions raised for
+/// state for every particle in place of its own (Movie::with_initial_state). Exceptions raised for
 /// any particle are re-thrown (the first one, in particle order) after all threads have finished.
-std::vector<ParticleResult> solve_batch(const std::vector<Particle>& particles, const GlobalParams& g,
+std::vector<MovieResult> solve_batch(const std::vector<Movie>& particles, const GlobalParams& g,
                                         const std::vector<Eigen::VectorXd>& theta, const SolverSettings& settings,
                                         BatchMode mode, const std::vector<Eigen::VectorXd>& c0 = {});
 
@@ -55,30 +55,30 @@ std::vector<ParticleResult> solve_batch(const std::vector<Particle>& particles, 
 class Linearization {
  public:
   /// Solves every particle (in parallel); with `with_gradient` also the loss and gradient (results()).
-  Linearization(const std::vector<Particle>& particles, const GlobalParams& g, std::vector<Eigen::VectorXd> theta,
+  Linearization(const std::vector<Movie>& particles, const GlobalParams& g, std::vector<Eigen::VectorXd> theta,
                 const SolverSettings& settings, const std::vector<Eigen::VectorXd>& c0, bool with_gradient);
   // The kept step factors refer to the particles, parameters and settings held here.
   Linearization(const Linearization&) = delete;
   Linearization& operator=(const Linearization&) = delete;
 
   /// Per particle: the loss and gradient (when asked for) and the frames, as from solve_batch.
-  const std::vector<ParticleResult>& results() const { return results_; }
+  const std::vector<MovieResult>& results() const { return results_; }
 
   /// The Gauss-Newton Hessian applied to a direction: `d_globals` (raw globals, shared by all particles),
   /// `d_theta[k]` and `d_c0[k]` per particle. Per particle: grad_globals, grad_theta, grad_c0 hold its
   /// product and misfit its quadratic model d^T H d / 2 (sum the globals over particles).
-  std::vector<ParticleResult> gauss_newton_product(const Eigen::VectorXd& d_globals,
+  std::vector<MovieResult> gauss_newton_product(const Eigen::VectorXd& d_globals,
                                                    const std::vector<Eigen::VectorXd>& d_theta,
                                                    const std::vector<Eigen::VectorXd>& d_c0);
 
  private:
-  std::vector<Particle> particles_;  // with their initial states
+  std::vector<Movie> movies_;  // with their initial states
   GlobalParams g_;
   std::vector<Eigen::VectorXd> theta_;
   SolverSettings settings_;
   std::vector<Trajectory> trajectories_;
   std::vector<std::unique_ptr<StepLinearizer>> steps_;  // kept factors of every step
-  std::vector<ParticleResult> results_;
+  std::vector<MovieResult> results_;
 };
 
 /// OpenMP thread control (no-ops returning 1 / false without OpenMP).

@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include "batch.hpp"
+#include "curves.hpp"
 #include "elasticity.hpp"
 #include "errors.hpp"
 #include "params.hpp"
@@ -27,7 +28,7 @@ py::dict stats_to_dict(const SolverStats& s) {
   return d;
 }
 
-Particle make_particle(const std::string& name, py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast> mask,
+Movie make_movie(const std::string& name, py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast> mask,
                        double h, bool connect, Eigen::VectorXd site_weight, Eigen::VectorXd c0,
                        Eigen::VectorXd times, const std::string& driving, Eigen::VectorXd drive,
                        Eigen::MatrixXd observed, Eigen::MatrixXd obs_weight) {
@@ -36,11 +37,11 @@ Particle make_particle(const std::string& name, py::array_t<std::uint8_t, py::ar
                                 " dimensions");
   std::vector<std::uint8_t> values(mask.data(), mask.data() + mask.size());
   Grid grid(static_cast<int>(mask.shape(0)), static_cast<int>(mask.shape(1)), values, h, connect);
-  return Particle(name, std::move(grid), std::move(site_weight), std::move(c0), std::move(times),
+  return Movie(name, std::move(grid), std::move(site_weight), std::move(c0), std::move(times),
                   parse_driving(driving), std::move(drive), std::move(observed), std::move(obs_weight));
 }
 
-py::dict result_to_dict(ParticleResult& r, bool frames, bool loss, bool gradient) {
+py::dict result_to_dict(MovieResult& r, bool frames, bool loss, bool gradient) {
   py::dict d;
   if (frames) {
     d["concentration"] = std::move(r.concentration);
@@ -62,11 +63,11 @@ py::dict result_to_dict(ParticleResult& r, bool frames, bool loss, bool gradient
 
 py::list solve(const Batch& batch, const GlobalParams& g, const std::vector<Eigen::VectorXd>& theta,
                const SolverSettings& settings, const std::vector<Eigen::VectorXd>& c0, BatchMode mode) {
-  std::vector<ParticleResult> results;
+  std::vector<MovieResult> results;
   {
     // Inputs are already C++ objects; nothing below touches Python.
     py::gil_scoped_release release;
-    results = solve_batch(batch.particles(), g, theta, settings, mode, c0);
+    results = solve_batch(batch.movies(), g, theta, settings, mode, c0);
   }
   py::list out;
   for (auto& r : results)
@@ -116,26 +117,44 @@ PYBIND11_MODULE(_core, m) {
       .def_readwrite("max_halvings", &SolverSettings::max_halvings)
       .def_readwrite("predictor_order", &SolverSettings::predictor_order)
       .def_readwrite("reuse_jacobian", &SolverSettings::reuse_jacobian)
-      .def_readwrite("misfit_frame0", &SolverSettings::misfit_frame0)
+      .def_readwrite("fit_initial", &SolverSettings::fit_initial)
       .def_readwrite("newton_budget", &SolverSettings::newton_budget)
+      .def("first_fitted_frame", &SolverSettings::first_fitted_frame)
       .def("validate", &SolverSettings::validate);
 
-  py::class_<Particle>(m, "Particle")
-      .def(py::init(&make_particle), py::arg("name"), py::arg("mask"), py::arg("h"), py::arg("connect"),
+  // The constitutive curves (curves.hpp): (values, derivatives) at many points.
+  const auto as_pair = [](CurvePoints r) { return std::make_pair(std::move(r.value), std::move(r.derivative)); };
+  m.def(
+      "homogeneous_potential",
+      [as_pair](const GlobalParams& g, const Eigen::VectorXd& c) { return as_pair(homogeneous_potential_curve(g, c)); },
+      py::arg("g"), py::arg("c"), "(mu_h(c), d mu_h / dc)");
+  m.def(
+      "exchange_current",
+      [as_pair](const GlobalParams& g, const Eigen::VectorXd& c) { return as_pair(exchange_current_curve(g, c)); },
+      py::arg("g"), py::arg("c"), "(j0(c), d ln j0 / dc), k0 and theta excluded");
+  m.def(
+      "reaction_rate",
+      [as_pair](const GlobalParams& g, const Eigen::VectorXd& c, const Eigen::VectorXd& eta) {
+        return as_pair(reaction_rate_curve(g, c, eta));
+      },
+      py::arg("g"), py::arg("c"), py::arg("eta"), "(R(c, eta), dR / d eta) of a site with theta = 0");
+
+  py::class_<Movie>(m, "Movie")
+      .def(py::init(&make_movie), py::arg("name"), py::arg("mask"), py::arg("h"), py::arg("connect"),
            py::arg("site_weight"), py::arg("c0"), py::arg("times"), py::arg("driving"), py::arg("drive"),
            py::arg("observed"), py::arg("obs_weight"))
-      .def_readonly("name", &Particle::name)
-      .def_property_readonly("n_sites", &Particle::n_sites)
-      .def_property_readonly("n_frames", &Particle::n_frames)
-      .def_property_readonly("n_edges", [](const Particle& p) { return p.grid.n_edges(); })
-      .def_property_readonly("pixel", [](const Particle& p) { return p.grid.pixel(); })
-      .def_property_readonly("edges", [](const Particle& p) {
+      .def_readonly("name", &Movie::name)
+      .def_property_readonly("n_sites", &Movie::n_sites)
+      .def_property_readonly("n_frames", &Movie::n_frames)
+      .def_property_readonly("n_edges", [](const Movie& p) { return p.grid.n_edges(); })
+      .def_property_readonly("pixel", [](const Movie& p) { return p.grid.pixel(); })
+      .def_property_readonly("edges", [](const Movie& p) {
         return std::make_pair(p.grid.edge_i(), p.grid.edge_j());
       });
 
   py::class_<Batch>(m, "Batch")
-      .def(py::init<std::vector<Particle>>(), py::arg("particles"))
-      .def_property_readonly("n_particles", [](const Batch& b) { return b.particles().size(); })
+      .def(py::init<std::vector<Movie>>(), py::arg("movies"))
+      .def_property_readonly("n_movies", [](const Batch& b) { return b.movies().size(); })
       .def(
           "simulate",
           [](const Batch& b, const GlobalParams& g, const std::vector<Eigen::VectorXd>& theta, const SolverSettings& s,
@@ -157,21 +176,21 @@ PYBIND11_MODULE(_core, m) {
       .def(py::init([](const Batch& b, const GlobalParams& g, std::vector<Eigen::VectorXd> theta,
                        const SolverSettings& s, const std::vector<Eigen::VectorXd>& c0, bool with_gradient) {
              py::gil_scoped_release release;
-             return std::make_unique<Linearization>(b.particles(), g, std::move(theta), s, c0, with_gradient);
+             return std::make_unique<Linearization>(b.movies(), g, std::move(theta), s, c0, with_gradient);
            }),
            py::arg("batch"), py::arg("g"), py::arg("theta"), py::arg("settings"),
            py::arg("c0") = std::vector<Eigen::VectorXd>{}, py::arg("with_gradient") = false)
       .def("results",
            [](Linearization& lin) {
              py::list out;
-             for (ParticleResult r : lin.results()) out.append(result_to_dict(r, true, true, r.grad_theta.size() > 0));
+             for (MovieResult r : lin.results()) out.append(result_to_dict(r, true, true, r.grad_theta.size() > 0));
              return out;
            })
       .def(
           "gauss_newton_product",
           [](Linearization& lin, const Eigen::VectorXd& d_globals, const std::vector<Eigen::VectorXd>& d_theta,
              const std::vector<Eigen::VectorXd>& d_c0) {
-            std::vector<ParticleResult> results;
+            std::vector<MovieResult> results;
             {
               py::gil_scoped_release release;
               results = lin.gauss_newton_product(d_globals, d_theta, d_c0);

@@ -8,7 +8,7 @@
 
 namespace pixelkinetics {
 
-void evaluate_local_state(const Particle& particle, const GlobalParams& g, const Eigen::VectorXd& exp_theta,
+void evaluate_local_state(const Movie& particle, const GlobalParams& g, const Eigen::VectorXd& exp_theta,
                           const Eigen::VectorXd& c, double V, double cbar, LocalState& s, bool with_flux) {
   const Grid& grid = particle.grid;
   const int n = grid.n_sites();
@@ -27,8 +27,7 @@ void evaluate_local_state(const Particle& particle, const GlobalParams& g, const
     s.dlog_j0_dcstar.resize(n);
   }
 
-  const std::size_t n_poly = std::max(g.a.size() + 1, g.b.size()) + 1;
-  std::vector<double> p(n_poly), dp(n_poly);
+  std::vector<double> p(g.legendre_scratch()), dp(g.legendre_scratch());
   const double exp_b0 = g.b.empty() ? 1.0 : std::exp(g.b[0]);
   for (int i = 0; i < n; ++i) {
     const HomogeneousPotential hp = homogeneous_potential(g, c[i], p.data(), dp.data());

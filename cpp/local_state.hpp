@@ -6,7 +6,7 @@
 #include <Eigen/Core>
 
 #include "params.hpp"
-#include "particle.hpp"
+#include "movie.hpp"
 
 namespace pixelkinetics {
 
@@ -35,7 +35,7 @@ struct LocalState {
 
 /// Fills `s` at the state (c, V, cbar); `exp_theta` holds exp(theta_i). Reuses the storage of `s`.
 /// The flux fields are evaluated when D != 0 or `with_flux` (the gradient in D needs them at D = 0).
-void evaluate_local_state(const Particle& particle, const GlobalParams& g, const Eigen::VectorXd& exp_theta,
+void evaluate_local_state(const Movie& particle, const GlobalParams& g, const Eigen::VectorXd& exp_theta,
                           const Eigen::VectorXd& c, double V, double cbar, LocalState& s, bool with_flux = false);
 
 /// out_i = sum_{j in nb(i)} M_ij (x_j - x_i) / h^2 with the edge mobilities of `s`: the (symmetric)

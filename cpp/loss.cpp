@@ -2,7 +2,7 @@
 
 namespace pixelkinetics {
 
-double frame_misfit(const Particle& particle, int frame, const Eigen::VectorXd& c, double sigma,
+double frame_misfit(const Movie& particle, int frame, const Eigen::VectorXd& c, double sigma,
                     Eigen::VectorXd* grad) {
   const double inv_s2 = 1.0 / (sigma * sigma);
   if (grad) grad->setZero(c.size());

@@ -6,12 +6,12 @@
 
 #include <Eigen/Core>
 
-#include "particle.hpp"
+#include "movie.hpp"
 
 namespace pixelkinetics {
 
 /// Misfit of frame f at concentration c; when `grad` is given it receives d misfit / d c.
-double frame_misfit(const Particle& particle, int frame, const Eigen::VectorXd& c, double sigma,
+double frame_misfit(const Movie& particle, int frame, const Eigen::VectorXd& c, double sigma,
                     Eigen::VectorXd* grad);
 
 /// Smoothness and size penalty on theta; when `grad` is given the theta gradient is added to it.

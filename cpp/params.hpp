@@ -2,6 +2,7 @@
 /// \file params.hpp
 /// The global model parameters (MODEL.md sections 2-4) and the numerical settings.
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,8 @@ struct GlobalParams {
   int base_first() const { return 6 + static_cast<int>(a.size() + b.size()); }
   /// Number of entries of the global gradient: k0, alpha, Omega, kappa, B, D, a_1.., b_0.. (, j0_s, j0_c)
   int n_globals() const { return base_first() + (has_base_params() ? 2 : 0); }
+  /// Size of the Legendre scratch arrays that mu_h and j0 need for these coefficients.
+  std::size_t legendre_scratch() const { return std::max(a.size() + 1, b.size()) + 1; }
   /// Names of the gradient entries, in gradient order.
   std::vector<std::string> names() const;
   /// Throws std::invalid_argument naming the offending parameter.
@@ -79,11 +82,15 @@ struct SolverSettings {
   int max_halvings = 12;         ///< halvings of one planned step before SolverError
   int predictor_order = 2;       ///< polynomial order of the extrapolated Newton start (0: previous state)
   bool reuse_jacobian = true;    ///< chord Newton: refactorise only when the residual falls by less than 10x
-  bool misfit_frame0 = false;    ///< frame 0 enters the loss too (when the initial state is fitted)
+  bool fit_initial = false;      ///< the initial state is a parameter: frame 0 enters the loss too
   /// Work limit: a solve that needs more than newton_budget Newton iterations per planned step (on
   /// average) throws SolverError instead of halving on; 0 means no limit. Fits use it to give up quickly
   /// on a trial point whose dynamics are much stiffer than the data (the line search then backtracks).
   double newton_budget = 0.0;
+
+  /// The first frame in the loss (MODEL.md section 7): 0 when the initial state is fitted, else 1 (frame 0
+  /// then only sets the initial state). Every count of observations follows this rule.
+  int first_fitted_frame() const { return fit_initial ? 0 : 1; }
 
   void validate() const;
 };

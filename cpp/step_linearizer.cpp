@@ -4,7 +4,7 @@
 
 namespace pixelkinetics {
 
-StepLinearizer::StepLinearizer(const Particle& particle, const GlobalParams& g, const Eigen::VectorXd& theta,
+StepLinearizer::StepLinearizer(const Movie& particle, const GlobalParams& g, const Eigen::VectorXd& theta,
                                const SolverSettings& settings, bool keep)
     : particle_(particle), g_(g), settings_(settings), exp_theta_(theta.array().exp()), keep_(keep) {}
 

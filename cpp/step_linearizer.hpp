@@ -12,7 +12,7 @@
 
 #include "bordered_solver.hpp"
 #include "local_state.hpp"
-#include "particle.hpp"
+#include "movie.hpp"
 #include "stepper.hpp"
 
 namespace pixelkinetics {
@@ -29,7 +29,7 @@ class StepLinearizer {
  public:
   /// `keep`: store every step once built (memory: a sparse factor and a dozen site vectors per step).
   /// A streaming linearizer serves one adjoint sweep: it sets only the transposed border.
-  StepLinearizer(const Particle& particle, const GlobalParams& g, const Eigen::VectorXd& theta,
+  StepLinearizer(const Movie& particle, const GlobalParams& g, const Eigen::VectorXd& theta,
                  const SolverSettings& settings, bool keep);
   bool keeps() const { return keep_; }
 
@@ -40,7 +40,7 @@ class StepLinearizer {
   LinearSolveStats take_stats();
 
  private:
-  const Particle& particle_;
+  const Movie& particle_;
   const GlobalParams& g_;
   const SolverSettings& settings_;
   Eigen::VectorXd exp_theta_;

@@ -9,7 +9,7 @@
 
 namespace pixelkinetics {
 
-void border_of(const Particle& particle, const GlobalParams& g, const LocalState& s, StepSystem& sys) {
+void border_of(const Movie& particle, const GlobalParams& g, const LocalState& s, StepSystem& sys) {
   if (particle.driving == Driving::Rate) {
     sys.u = -s.dR_deta;  // d eta / dV = 1
     sys.w = particle.site_weight / particle.weight_sum;
@@ -27,7 +27,7 @@ constexpr double kMaxPotentialStep = 3.0;  // kT per Newton iteration
 
 class Stepper {
  public:
-  Stepper(const Particle& particle, const GlobalParams& g, const Eigen::VectorXd& theta,
+  Stepper(const Movie& particle, const GlobalParams& g, const Eigen::VectorXd& theta,
           const SolverSettings& settings)
       : p_(particle),
         g_(g),
@@ -181,7 +181,7 @@ class Stepper {
     }
   }
 
-  const Particle& p_;
+  const Movie& p_;
   const GlobalParams& g_;
   const SolverSettings& set_;
   Eigen::VectorXd exp_theta_;
@@ -196,7 +196,7 @@ class Stepper {
 
 }  // namespace
 
-Trajectory integrate(const Particle& particle, const GlobalParams& g, const Eigen::VectorXd& theta,
+Trajectory integrate(const Movie& particle, const GlobalParams& g, const Eigen::VectorXd& theta,
                      const SolverSettings& settings) {
   if (theta.size() != particle.n_sites())
     throw std::invalid_argument("particle '" + particle.name + "': theta has " + std::to_string(theta.size()) +

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "bordered_solver.hpp"
-#include "particle.hpp"
+#include "movie.hpp"
 
 namespace pixelkinetics {
 
@@ -78,11 +78,11 @@ struct StepSystem {
 };
 
 /// Border column, row and corner of the Newton matrix at state `s` (they do not depend on the residual).
-void border_of(const Particle& particle, const GlobalParams& g, const LocalState& s, StepSystem& sys);
+void border_of(const Movie& particle, const GlobalParams& g, const LocalState& s, StepSystem& sys);
 
 /// Integrates one particle from its initial state through all frames.
 /// Throws SolverError when a step fails after the last halving.
-Trajectory integrate(const Particle& particle, const GlobalParams& g, const Eigen::VectorXd& theta,
+Trajectory integrate(const Movie& particle, const GlobalParams& g, const Eigen::VectorXd& theta,
                      const SolverSettings& settings);
 
 }  // namespace pixelkinetics

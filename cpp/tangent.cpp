@@ -12,7 +12,7 @@ namespace pixelkinetics {
 
 namespace {
 
-void check_direction(const Particle& particle, const GlobalParams& g, const Direction& dir) {
+void check_direction(const Movie& particle, const GlobalParams& g, const Direction& dir) {
   const auto check = [&](const Eigen::VectorXd& v, Eigen::Index n, const char* what) {
     if (v.size() != n)
       throw std::invalid_argument("particle '" + particle.name + "': direction " + what + " has " +
@@ -28,7 +28,7 @@ void check_direction(const Particle& particle, const GlobalParams& g, const Dire
 // df/dp dp at one state, f = R + D div (the transpose of accumulate_parameter_gradient in adjoint.cpp).
 // `d_target` is the change of the rate-driving target, which enters mu through cbar (a uniform shift
 // that V absorbs: it moves dV, not dc).
-void parameter_tangent(const Particle& particle, const GlobalParams& g, const Eigen::VectorXd& c, const LocalState& s,
+void parameter_tangent(const Movie& particle, const GlobalParams& g, const Eigen::VectorXd& c, const LocalState& s,
                        const Direction& dir, double d_target, Eigen::VectorXd& dmu, Eigen::VectorXd& out) {
   const int n = particle.n_sites();
   const int n_a = static_cast<int>(g.a.size()), n_b = static_cast<int>(g.b.size());
@@ -61,13 +61,13 @@ void parameter_tangent(const Particle& particle, const GlobalParams& g, const Ei
 
 }  // namespace
 
-std::vector<Eigen::VectorXd> tangent_sweep(const Particle& particle, const GlobalParams& g, Trajectory& traj,
+std::vector<Eigen::VectorXd> tangent_sweep(const Movie& particle, const GlobalParams& g, Trajectory& traj,
                                            StepLinearizer& steps, const Direction& dir) {
   check_direction(particle, g, dir);
   if (!steps.keeps()) throw std::logic_error("tangent_sweep needs a StepLinearizer that keeps its steps");
   const int n_steps = static_cast<int>(traj.steps.size()) - 1;
   const bool rate = particle.driving == Driving::Rate;
-  // Under rate driving the frame-0 target is mean_w(c^0) (Particle::with_initial_state).
+  // Under rate driving the frame-0 target is mean_w(c^0) (Movie::with_initial_state).
   const double d_drive0 = rate ? particle.group_mean(dir.c0) : 0.0;
 
   std::vector<Eigen::VectorXd> dc(traj.steps.size());
@@ -97,7 +97,7 @@ std::vector<Eigen::VectorXd> tangent_sweep(const Particle& particle, const Globa
   return dc;
 }
 
-LossGradient gauss_newton_product(const Particle& particle, const GlobalParams& g, const SolverSettings& settings,
+LossGradient gauss_newton_product(const Movie& particle, const GlobalParams& g, const SolverSettings& settings,
                                   Trajectory& traj, StepLinearizer& steps, const Direction& dir) {
   const std::vector<Eigen::VectorXd> dc = tangent_sweep(particle, g, traj, steps, dir);
   std::vector<Eigen::VectorXd> source(particle.n_frames());
@@ -109,9 +109,8 @@ LossGradient gauss_newton_product(const Particle& particle, const GlobalParams& 
     for (Eigen::Index i = 0; i < dc_frame.size(); ++i) src[i] = particle.obs_weight(frame, i) * inv_s2 * dc_frame[i];
     out.misfit += 0.5 * src.dot(dc_frame);
   };
-  if (settings.misfit_frame0) add_source(0, dc[0]);
-  for (std::size_t n = 1; n < traj.steps.size(); ++n) {
-    if (traj.steps[n].frame >= 1) add_source(traj.steps[n].frame, dc[n]);
+  for (std::size_t n = 0; n < traj.steps.size(); ++n) {
+    if (traj.steps[n].frame >= settings.first_fitted_frame()) add_source(traj.steps[n].frame, dc[n]);
   }
   adjoint_sweep(particle, g, traj, source, steps, out);
   theta_penalty_product(particle.grid, dir.theta, settings.lam_s, settings.lam_0, out.theta);

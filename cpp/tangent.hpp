@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "adjoint.hpp"
-#include "particle.hpp"
+#include "movie.hpp"
 #include "stepper.hpp"
 
 namespace pixelkinetics {
@@ -28,13 +28,13 @@ struct Direction {
 
 /// dc^n along `dir` for every state of a solved trajectory (result[0] = dir.c0). The step matrices come
 /// from `steps` (built for the same particle, parameters and trajectory).
-std::vector<Eigen::VectorXd> tangent_sweep(const Particle& particle, const GlobalParams& g, Trajectory& traj,
+std::vector<Eigen::VectorXd> tangent_sweep(const Movie& particle, const GlobalParams& g, Trajectory& traj,
                                            StepLinearizer& steps, const Direction& dir);
 
-/// The Gauss-Newton Hessian of the loss (misfit at the frames, frame 0 with settings.misfit_frame0, plus
+/// The Gauss-Newton Hessian of the loss (misfit at the frames from settings.first_fitted_frame(), plus
 /// the exact Hessian of the theta penalty) applied to `dir`: (globals, theta, c0) of the result hold the
 /// product; `misfit` holds dir^T H_misfit dir / 2 (the misfit's quadratic model). Adds its work to traj.stats.
-LossGradient gauss_newton_product(const Particle& particle, const GlobalParams& g, const SolverSettings& settings,
+LossGradient gauss_newton_product(const Movie& particle, const GlobalParams& g, const SolverSettings& settings,
                                   Trajectory& traj, StepLinearizer& steps, const Direction& dir);
 
 }  // namespace pixelkinetics

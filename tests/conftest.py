@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import pixelkinetics as pk
-from pixelkinetics.synthetic import make_movies
+from pixelkinetics.kinetics.synthetic import make_movies
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PIXELKINETICS_SHARED", REPO.parent / "shared"))

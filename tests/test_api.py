@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import pixelkinetics as pk
-from pixelkinetics.io import write_movies
-from pixelkinetics.problem import EPS
+from pixelkinetics.kinetics.files import write_movies
+from pixelkinetics.kinetics.observations import EPS
 
 
 def test_section_11_workflow(tmp_path, small_movies):
@@ -49,10 +49,10 @@ def test_sites_are_numbered_row_major(small_movies):
     movies, _ = small_movies
     m = movies[0]
     core = pk.Problem([m], n_sub=4)._batch
-    particle = pk._core.Particle(m.name, m.mask.astype(np.uint8), 1.0, True, np.ones(m.n_sites),
+    particle = pk._core.Movie(m.name, m.mask.astype(np.uint8), 1.0, True, np.ones(m.n_sites),
                                  np.full(m.n_sites, 0.5), m.time, "rate", np.full(m.shape[0], 0.5),
                                  np.zeros((m.shape[0], m.n_sites)), np.ones((m.shape[0], m.n_sites)))
-    assert core.n_particles == 1
+    assert core.n_movies == 1
     np.testing.assert_array_equal(particle.pixel, np.flatnonzero(m.mask))
     i, j = map(np.asarray, particle.edges)
     # Every edge joins 4-neighbours: pixel distance 1 (same row) or W (next row).

@@ -13,7 +13,7 @@ import pytest
 
 import pixelkinetics as pk
 from pixelkinetics.cli import main
-from pixelkinetics.io import load_results
+from pixelkinetics.kinetics.results import load_results
 
 SMALL = ["--particles", "2", "--sites", "50", "70", "--frames", "5", "--seed", "3"]
 
@@ -125,7 +125,7 @@ def test_fit_uq_report_and_identifiability_study(tmp_path, data, capsys):
     r = load_results(results)
     u = r.uncertainty
     assert u is not None and u.free == r.fit["free"] and np.all(np.isfinite(u.sd)) and u.undetermined == []
-    assert np.all(u.lower < u.value) and np.all(u.value < u.upper)
+    assert np.all(u.lower < u.values) and np.all(u.values < u.upper)
     for name, p in r.particles.items():
         assert np.all(np.isfinite(u.theta_sd[name][p.mask])) and np.all(np.isnan(u.theta_sd[name][~p.mask]))
     assert np.all(u.curves["j0_lower"] < u.curves["j0"]) and np.all(u.curves["j0"] < u.curves["j0_upper"])

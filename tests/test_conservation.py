@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import pixelkinetics as pk
-from pixelkinetics.problem import initial_condition
-from pixelkinetics.synthetic import make_movies
+from pixelkinetics.kinetics.observations import initial_condition
+from pixelkinetics.kinetics.synthetic import make_movies
 
 
 @pytest.mark.parametrize("scheme", ["be", "bdf2"])

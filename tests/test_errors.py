@@ -6,7 +6,7 @@ import pytest
 
 import pixelkinetics as pk
 from pixelkinetics import _core
-from pixelkinetics.synthetic import make_movies
+from pixelkinetics.kinetics.synthetic import make_movies
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def test_theta_of_wrong_shape_is_refused(movie):
 def core_particle(mask, c0, times, drive=None):
     n, T = int(mask.sum()), len(times)
     drive = np.full(T, 0.5) if drive is None else drive
-    return _core.Particle("direct", mask.astype(np.uint8), 1.0, True, np.ones(n), c0, times, "rate", drive,
+    return _core.Movie("direct", mask.astype(np.uint8), 1.0, True, np.ones(n), c0, times, "rate", drive,
                           np.zeros((T, n)), np.ones((T, n)))
 
 

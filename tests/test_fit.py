@@ -7,9 +7,14 @@ import numpy as np
 import pytest
 
 import pixelkinetics as pk
-from pixelkinetics.fit import DegenerateParametersError, FitConfig, FitObjective, ParameterSpace, fit, steihaug_cg
-from pixelkinetics.report import theta_correlation
-from pixelkinetics.synthetic import make_movies
+from pixelkinetics import FitConfig, fit
+from pixelkinetics.kinetics.config import DegenerateParametersError
+from pixelkinetics.kinetics.objective import FitObjective
+from pixelkinetics.kinetics.observations import EPS
+from pixelkinetics.kinetics.optimizers import steihaug_cg
+from pixelkinetics.kinetics.space import ParameterSpace
+from pixelkinetics.kinetics.synthetic import make_movies
+from pixelkinetics.kinetics.truth import theta_correlation
 from pixelkinetics.verification import taylor_test
 
 TRUTH = pk.Params(k0=0.02, alpha=0.5, Omega=4.5, kappa=2.0, B=1.0, D=0.0, b=[0.0, 0.5, -0.3], j0_base="sqrt")
@@ -55,7 +60,7 @@ def test_theta_mean_is_removed_and_c0_stays_inside_bounds(small_movies):
     low, high = np.array([b if b[0] is not None else (-np.inf, np.inf) for b in space.bounds()], dtype=float).T
     u_far = np.clip(100 * u, low, high)
     c0 = np.concatenate(space.unpack(u_far)[2])
-    assert c0.min() >= pk.problem.EPS - 1e-12 and c0.max() <= 1 - pk.problem.EPS + 1e-12
+    assert c0.min() >= EPS - 1e-12 and c0.max() <= 1 - EPS + 1e-12
 
 
 @pytest.mark.parametrize("free,changes,name", [

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import pixelkinetics as pk
-from pixelkinetics.synthetic import make_movies
+from pixelkinetics.kinetics.synthetic import make_movies
 from pixelkinetics.verification import taylor_test
 
 PARAMS = pk.Params(k0=0.03, alpha=0.45, Omega=3.0, kappa=1.5, B=0.7, D=0.0, a=[0.2, -0.1], b=[0.1, -0.3, 0.2],
@@ -123,12 +123,12 @@ def test_drive_gradient_passes_taylor_test(driving):
                             noise=0.02, scheme="bdf2", n_sub=5, seed=6)
     problem = pk.Problem(movies, scheme="bdf2", n_sub=5, sigma=0.02)
     theta = [np.zeros(movies[0].n_sites)]
-    base = problem._core_particle(movies[0], problem.obs_weights[0], 1.0)
+    base = problem._core_movie(movies[0], problem.obs_weights[0], 1.0)
     observed = np.nan_to_num(movies[0].concentration[:, movies[0].mask])
     weight = np.isfinite(movies[0].concentration[:, movies[0].mask]).astype(float)
 
     def result(drive):
-        particle = _core.Particle("p", movies[0].mask.astype(np.uint8), 1.0, True, np.ones(base.n_sites),
+        particle = _core.Movie("p", movies[0].mask.astype(np.uint8), 1.0, True, np.ones(base.n_sites),
                                   problem.initial_states()[0], movies[0].time, driving, drive, observed, weight)
         return _core.Batch([particle]).loss_and_gradient(PARAMS.to_core(), theta, problem.settings)[0]
 

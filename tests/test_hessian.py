@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import pixelkinetics as pk
-from pixelkinetics.synthetic import make_movies
+from pixelkinetics.kinetics.synthetic import make_movies
 
 PARAMS = pk.Params(k0=0.03, alpha=0.45, Omega=3.0, kappa=1.5, B=0.7, D=0.0, a=[0.2, -0.1], b=[0.1, -0.3, 0.2],
                    j0_base="sqrt")

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import pixelkinetics as pk
-from pixelkinetics.io import load_results, load_truth, write_movies
+from pixelkinetics.kinetics.files import load_truth, write_movies
+from pixelkinetics.kinetics.results import load_results
 
 
 def test_movies_round_trip_through_hdf5_with_truth(tmp_path, small_movies):
@@ -143,13 +144,13 @@ def test_truth_round_trip(good_file, small_movies):
 
 
 def test_results_file_round_trip_and_atomic_write(tmp_path, small_movies, monkeypatch):
-    from pixelkinetics import io
-    from pixelkinetics.fit import FitConfig, fit
+    from pixelkinetics import FitConfig, fit
+    from pixelkinetics.kinetics import results as results_file
 
     movies, truth = small_movies
     result = fit(movies, FitConfig(n_sub=8, free=["k0"]), progress=False, max_iter=3)
     path = tmp_path / "results.h5"
-    io.write_results(path, result, movies, data_path="data.h5", truth=truth)
+    results_file.write_results(path, results_file.Results.of_fit(result, movies, data_path="data.h5", truth=truth))
     r = load_results(path)
     assert r.params == result.params
     assert r.fit["free"] == ["k0"] and r.fit["n_iter"] == result.n_iter and r.fit["data"] == "data.h5"
@@ -167,10 +168,10 @@ def test_results_file_round_trip_and_atomic_write(tmp_path, small_movies, monkey
     def fail(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(io, "_write_params", fail)
+    monkeypatch.setattr(results_file, "write_params", fail)
     target = tmp_path / "broken.h5"
     with pytest.raises(OSError, match="disk full"):
-        io.write_results(target, result, movies)
+        results_file.write_results(target, results_file.Results.of_fit(result, movies))
     assert not target.exists()
     assert not [f for f in os.listdir(tmp_path) if ".tmp-" in f]
 

@@ -16,9 +16,9 @@ import pytest
 
 import pixelkinetics
 from pixelkinetics.cli import main
-from pixelkinetics.io import load_results
-from pixelkinetics.parallel import launched_by_mpi, partition
-from pixelkinetics.sweep import load_sweep, read_runs
+from pixelkinetics.floor.parallel import launched_by_mpi, partition
+from pixelkinetics.kinetics.results import load_results
+from pixelkinetics.kinetics.sweep import load_sweep, read_runs
 
 SMALL = ["--particles", "5", "--sites", "30", "60", "--frames", "5", "--seed", "2"]
 
@@ -174,8 +174,8 @@ EQUALITY = """
 import numpy as np
 from mpi4py import MPI
 import pixelkinetics as pk
-from pixelkinetics.io import load_movies
-from pixelkinetics.params import Params
+from pixelkinetics import load_movies
+from pixelkinetics import Params
 
 comm = MPI.COMM_WORLD
 P = Params(k0=0.02, alpha=0.5, Omega=4.5, kappa=2.0, B=1.0, D=0.0, b=[0.0, 0.5, -0.3], j0_base="sqrt")
@@ -185,7 +185,7 @@ theta = [0.1 * rng.standard_normal(m.n_sites) for m in movies]
 c0 = [np.clip(m.concentration[0][m.mask], 0.01, 0.99) for m in movies]
 serial = pk.Problem(movies, scheme="bdf2", n_sub=5, fit_initial=True)
 shared = pk.Problem(movies, scheme="bdf2", n_sub=5, fit_initial=True, comm=comm)
-assert len(shared.shards.local) < len(movies) and shared._batch.n_particles == len(shared.shards.local)
+assert len(shared.shards.local) < len(movies) and shared._batch.n_movies == len(shared.shards.local)
 
 def same(a, b):
     return all(np.array_equal(x, y, equal_nan=True) for x, y in zip(a, b)) and len(a) == len(b)
@@ -303,14 +303,15 @@ def test_killed_sweep_resumes_without_rerunning_finished_runs(tmp_path, data):
 def test_bootstrap_over_ranks_gives_the_serial_replicates(tmp_path):
     """Replicate b draws from the seed [seed, b] whichever rank refits it: two ranks give the serial
     bootstrap exactly, and only rank 0 writes."""
-    from pixelkinetics.population import synthetic_population, write_populations
+    from pixelkinetics.kinetics.files import write_movies
+    from pixelkinetics.kinetics.population import synthetic_population
 
     params = pixelkinetics.Params(k0=0.05, alpha=0.5, Omega=1.0, kappa=0.0, B=0.0, D=0.0, b=[0.0],
                                   j0_base="logistic", j0_s=12.0, j0_c=0.5)
     pops = [synthetic_population(params, n_particles=20, n_frames=5, current=current, c_start=c_start,
                                  theta_std=0.0, seed=k, name=f"cells{k}")[0]
             for k, (current, c_start) in enumerate([(-3e-3, 0.85), (3e-3, 0.2)])]
-    write_populations(tmp_path / "pop.h5", pops)
+    write_movies(tmp_path / "pop.h5", pops)
     config = _write(tmp_path / "fit.toml", '[model]\nk0 = 0.04\nOmega = 1.0\nkappa = 0.0\nB = 0.0\nb = [0.0]\n'
                     'j0_base = "logistic"\nj0_s = 10.0\nj0_c = 0.45\n[fit]\nfree = ["k0", "j0_s", "j0_c"]\n'
                     'fit_theta = false\nlam_s = 0.0\nsigma = 0.01\n')

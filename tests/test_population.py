@@ -8,14 +8,9 @@ import numpy as np
 import pytest
 
 import pixelkinetics as pk
-from pixelkinetics.population import (
-    Population,
-    growth_rate,
-    load_populations,
-    phase_diagram,
-    simulated_growth_rate,
-    write_populations,
-)
+from pixelkinetics import Estimate, Movie
+from pixelkinetics.kinetics.files import load_populations, write_movies
+from pixelkinetics.kinetics.stability import growth_rate, phase_diagram, simulated_growth_rate
 
 #: A layered oxide without a miscibility gap (Omega < 2) and an exchange current that falls with lithium.
 NMC = pk.Params(k0=0.05, alpha=0.5, Omega=1.0, kappa=0.0, B=0.0, D=0.0, b=[0.0], j0_base="logistic", j0_s=12.0,
@@ -85,24 +80,24 @@ def test_bad_population_files_name_file_and_dataset(tmp_path, change, message):
 
 def test_population_file_round_trip_and_movie(tmp_path):
     rng = np.random.default_rng(0)
-    p = Population("cells", rng.uniform(0.2, 0.8, (4, 6)), np.arange(4.0), size=rng.uniform(1, 2, 6),
+    p = Movie.population("cells", rng.uniform(0.2, 0.8, (4, 6)), np.arange(4.0), size=rng.uniform(1, 2, 6),
                    current=np.full(4, -1e-3), kind="snapshot")
-    write_populations(tmp_path / "pop.h5", [p])
+    write_movies(tmp_path / "pop.h5", [p])
     q = load_populations(tmp_path / "pop.h5")[0]
     np.testing.assert_array_equal(q.fraction, p.fraction)
     assert q.kind == "snapshot" and q.driving == "rate"
-    m = q.to_movie()
+    m = q
     assert m.shape == (4, 1, 6) and not m.connect and m.n_sites == 6
     np.testing.assert_array_equal(m.site_weight[0], p.size)
 
 
 # -- snapshots: the loss compares distributions -------------------------------------------------------
 def _snapshot_movie(seed=0, current=-4e-3):
-    from pixelkinetics.population import synthetic_population
+    from pixelkinetics.kinetics.population import synthetic_population
 
     pop, _ = synthetic_population(NMC, n_particles=30, n_frames=5, current=current, c_start=0.8, noise=0.01,
                                   kind="snapshot", observed=0.6, n_sub=20, seed=seed, name="snap")
-    return pop.to_movie()
+    return pop
 
 
 def test_snapshot_loss_is_the_squared_wasserstein_distance_of_each_frame():
@@ -165,19 +160,19 @@ def test_tracked_populations_recover_the_logistic_exchange_current():
     """Three tracked populations of 80 particles (two delithiated at different currents, one lithiated),
     noise 0.01, per-particle rates theta ~ N(0, 0.3^2): k0, Omega, j0_s, j0_c and the theta of every
     particle are fitted through the movie code; s and c* within 10%, every 95% interval holds the truth."""
-    from pixelkinetics.fit import FitConfig, fit
-    from pixelkinetics.population import synthetic_population
-    from pixelkinetics.uncertainty import laplace
+    from pixelkinetics import FitConfig, fit
+    from pixelkinetics.kinetics.population import synthetic_population
+    from pixelkinetics.kinetics.uncertainty import laplace
 
     movies = [synthetic_population(NMC, n_particles=80, n_frames=10, current=current, c_start=c_start, noise=0.01,
-                                   seed=k, name=f"run{k}")[0].to_movie()
+                                   seed=k, name=f"run{k}")[0]
               for k, (current, c_start) in enumerate([(-2e-3, 0.85), (-6e-3, 0.85), (2e-3, 0.2)])]
     start = NMC.replace(k0=0.03, Omega=0.5, j0_s=6.0, j0_c=0.4)
     config = FitConfig(initial=start, free=["k0", "Omega", "j0_s", "j0_c"], lam_s=0.0, lam_0=1 / 0.3 ** 2,
                        sigma=0.01, n_sub=40)
     result = fit(movies, config, progress=False)
     assert abs(result.params.j0_s / NMC.j0_s - 1) < 0.1 and abs(result.params.j0_c / NMC.j0_c - 1) < 0.1
-    posterior = laplace(movies, config, result.params, result.theta, result.c0, progress=False)
+    posterior = laplace(movies, result, progress=False)
     truth = NMC.values()
     for name, low, high in zip(posterior.free, posterior.lower, posterior.upper):
         assert low <= truth[name] <= high, (name, low, high)
@@ -195,14 +190,14 @@ def test_snapshot_populations_recover_the_logistic_exchange_current(start):
     The rank matching still leaves local minima: the starts end at s = 11.43 (loss 3268.9) and 11.92
     (3260.7), about one bootstrap sd apart. Error bars that hold the truth come from the bootstrap
     (tests/test_bootstrap.py)."""
-    from pixelkinetics.fit import FitConfig, fit
-    from pixelkinetics.population import synthetic_population
+    from pixelkinetics import FitConfig, fit
+    from pixelkinetics.kinetics.population import synthetic_population
 
     design = [(-2e-3, 0.85), (-6e-3, 0.85), (2e-3, 0.2), (6e-3, 0.2)]
     movies = [synthetic_population(NMC, n_particles=100, n_frames=12, current=current, c_start=c_start,
-                                   noise=0.01, kind="snapshot", observed=1.0, seed=k, name=f"run{k}")[0].to_movie()
+                                   noise=0.01, kind="snapshot", observed=1.0, seed=k, name=f"run{k}")[0]
               for k, (current, c_start) in enumerate(design)]
-    assert all(m.matching == "quantile" for m in movies)
+    assert all(m.kind == "snapshot" for m in movies)
     config = FitConfig(initial=NMC.replace(**start), free=["k0", "Omega", "j0_s", "j0_c"], lam_s=0.0,
                        lam_0=1 / 0.3 ** 2, sigma=0.01, n_sub=40, fit_theta=False, fit_initial=False)
     result = fit(movies, config, progress=False)
@@ -213,13 +208,13 @@ def test_snapshot_particles_take_the_prior_quantiles_of_theta_unless_fitted():
     """Snapshot particles cannot be told apart from frame to frame: by default the model's particles
     spread over the prior N(0, 1/lam_0) at its quantiles (a fixed order), tracked particles start at 0,
     and a fit with fit_theta off keeps them."""
-    from pixelkinetics.fit import FitConfig, fit
-    from pixelkinetics.population import synthetic_population
+    from pixelkinetics import FitConfig, fit
+    from pixelkinetics.kinetics.population import synthetic_population
 
     snap = synthetic_population(NMC, n_particles=50, n_frames=4, current=-3e-3, c_start=0.8, noise=0.01,
-                                kind="snapshot", seed=1, name="snap")[0].to_movie()
+                                kind="snapshot", seed=1, name="snap")[0]
     tracked = synthetic_population(NMC, n_particles=50, n_frames=4, current=-3e-3, c_start=0.8, noise=0.01,
-                                   seed=1, name="tracked")[0].to_movie()
+                                   seed=1, name="tracked")[0]
     config = FitConfig(initial=NMC, free=["k0"], fit_theta=False, lam_s=0.0, lam_0=1 / 0.3 ** 2, sigma=0.01)
     problem = config.problem([snap, tracked])
     theta_snap, theta_tracked = problem.theta_vectors(None)
@@ -233,11 +228,11 @@ def test_snapshot_particles_take_the_prior_quantiles_of_theta_unless_fitted():
 def test_snapshot_initial_states_lose_the_noise_broadening():
     """Frame-0 quantiles of a snapshot are the particles' distribution broadened by the noise: the model's
     initial states keep their mean and lose sigma^2 of their variance."""
-    from pixelkinetics.population import synthetic_population
-    from pixelkinetics.problem import initial_condition
+    from pixelkinetics.kinetics.observations import initial_condition
+    from pixelkinetics.kinetics.population import synthetic_population
 
     snap = synthetic_population(NMC, n_particles=400, n_frames=3, current=-3e-3, c_start=0.6, spread=0.02,
-                                noise=0.01, kind="snapshot", seed=5, name="snap")[0].to_movie()
+                                noise=0.01, kind="snapshot", seed=5, name="snap")[0]
     raw, deblurred = initial_condition(snap), initial_condition(snap, sigma=0.01)
     assert deblurred.mean() == pytest.approx(raw.mean(), abs=1e-12)
     assert deblurred.var() == pytest.approx(raw.var() - 0.01 ** 2, rel=1e-9)
@@ -245,10 +240,10 @@ def test_snapshot_initial_states_lose_the_noise_broadening():
 
 
 def test_population_files_go_through_fit_and_simulate_commands(tmp_path, cli):
-    from pixelkinetics.population import synthetic_population
+    from pixelkinetics.kinetics.population import synthetic_population
 
     pop, _ = synthetic_population(NMC, n_particles=20, n_frames=5, current=-3e-3, c_start=0.8, seed=4, name="cells")
-    write_populations(tmp_path / "pop.h5", [pop])
+    write_movies(tmp_path / "pop.h5", [pop])
     (tmp_path / "fit.toml").write_text(
         '[model]\nk0 = 0.03\nalpha = 0.5\nOmega = 1.0\nkappa = 0.0\nB = 0.0\nb = [0.0]\nj0_base = "logistic"\n'
         'j0_s = 8.0\nj0_c = 0.45\n[fit]\nfree = ["k0", "j0_s", "j0_c"]\nlam_s = 0.0\nlam_0 = 10.0\nsigma = 0.01\n')
@@ -267,7 +262,7 @@ def test_populations_split_where_the_analysis_says_and_stay_unimodal_elsewhere()
     through c, with a steep logistic j0 (s = 40). Split = bimodal (Sarle's coefficient > 5/9) with a
     grown spread. Where the analysis grows a small spread more than 20-fold over the window (ln A > 3),
     every population splits; where it does not grow it (ln A < 0.5), none does; in between either."""
-    from pixelkinetics.stability_plot import stability_map
+    from pixelkinetics.kinetics.stability import stability_map
 
     steep = NMC.replace(j0_s=40.0)
     currents = np.concatenate([-np.geomspace(5e-2, 5e-4, 5), np.geomspace(5e-4, 5e-2, 5)])
@@ -292,15 +287,15 @@ def test_stability_command_draws_the_diagram(tmp_path, cli):
 def test_laplace_bands_of_j0_count_the_logistic_globals():
     """The band on ln(k0 j0(c)) propagates every free global: d ln j0 / d j0_s = -(c - c*) sigma(s (c - c*))
     and d / d j0_c = s sigma(s (c - c*)), sigma the logistic function (they had been left out)."""
-    from pixelkinetics.fit import FitConfig
-    from pixelkinetics.population import synthetic_population
-    from pixelkinetics.uncertainty import laplace
+    from pixelkinetics import FitConfig
+    from pixelkinetics.kinetics.population import synthetic_population
+    from pixelkinetics.kinetics.uncertainty import laplace
 
     movie = synthetic_population(NMC, n_particles=20, n_frames=5, current=-3e-3, c_start=0.8, seed=1,
-                                 theta_std=0.0, name="cells")[0].to_movie()
+                                 theta_std=0.0, name="cells")[0]
     config = FitConfig(initial=NMC, free=["k0", "j0_s", "j0_c"], fit_theta=False, fit_initial=False, lam_s=0.0,
                        sigma=0.01, n_sub=20)
-    post = laplace([movie], config, NMC, {})
+    post = laplace([movie], Estimate(config, NMC, {}))
     c = np.linspace(0.1, 0.9, 9)
     g = post._gradient(c, "ln_j0")
     switch = 1 / (1 + np.exp(-NMC.j0_s * (c - NMC.j0_c)))

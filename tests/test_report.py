@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from pixelkinetics import Params
-from pixelkinetics.io import ParticleFit, Results
-from pixelkinetics.report import _residuals, theta_correlation, write_report
+from pixelkinetics.kinetics.report import _residuals, write_report
+from pixelkinetics.kinetics.results import FittedMovie, Results
+from pixelkinetics.kinetics.truth import theta_correlation
 
 SIGMA = 0.02
 DPI = 60
@@ -32,7 +33,7 @@ def particle(rng: np.random.Generator, mask: np.ndarray, carbon: bool, sigma_map
     observed = on(fitted + SIGMA * rng.standard_normal(shape))
     observed[rng.random(shape) < 0.05] = np.nan  # missing pixels
     theta = on(0.5 * rng.standard_normal(mask.shape))
-    return ParticleFit(
+    return FittedMovie(
         mask=mask, time=np.linspace(0.0, 30.0, n_frames), observed=observed, fitted=fitted, theta=theta,
         c0=fitted[0], voltage=np.linspace(-1.0, -2.0, n_frames),
         carbon_thickness=on(5.0 + 2.0 * theta + 0.3 * rng.standard_normal(mask.shape)) if carbon else None,

@@ -261,12 +261,9 @@ def test_i0_from_a_region_and_from_a_spectrum_agree():
 # -- 4. the whole pipeline into fit -------------------------------------------------------------------
 @pytest.mark.slow
 def test_pipeline_movie_feeds_fit_which_recovers_the_rate_map(tmp_path):
-    from pixelkinetics.cli import SYNTH_TRUTH
-    from pixelkinetics.fit import FitConfig, fit
-    from pixelkinetics.io import load_movies
-    from pixelkinetics.params import Params
+    from pixelkinetics import FitConfig, Params, fit, load_movies
+    from pixelkinetics.kinetics.synthetic import SYNTH_TRUTH, make_movies
     from pixelkinetics.spectra import write_spectral_movie
-    from pixelkinetics.synthetic import make_movies
 
     truth_params = Params(**SYNTH_TRUTH)
     movies, truth = make_movies(n_particles=3, sites=(120, 200), n_frames=8, noise=0.0, params=truth_params,

@@ -3,7 +3,7 @@ particle order, so one and two OpenMP threads give the same loss and gradient (t
 import numpy as np
 
 import pixelkinetics as pk
-from pixelkinetics.synthetic import make_movies
+from pixelkinetics.kinetics.synthetic import make_movies
 
 
 def test_one_and_two_threads_give_the_same_loss_and_gradient(restore_threads):

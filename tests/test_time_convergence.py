@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import pixelkinetics as pk
-from pixelkinetics.synthetic import particle_mask, smooth_field
+from pixelkinetics.kinetics.synthetic import particle_mask, smooth_field
 from pixelkinetics.verification import convergence_orders
 
 PARAMS = pk.Params(k0=0.05, alpha=0.5, Omega=1.5, kappa=1.0, B=0.5, D=0.2, b=[0.0], j0_base="sqrt")

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 import pixelkinetics as pk
-from pixelkinetics.fit import FitConfig, ParameterSpace, fit
-from pixelkinetics.params import Params
-from pixelkinetics.problem import Problem
-from pixelkinetics.synthetic import make_movies, observe
-from pixelkinetics.uncertainty import compare_models, from_fit, laplace
+from pixelkinetics import FitConfig, Params, Problem, fit
+from pixelkinetics.kinetics.comparison import compare_models
+from pixelkinetics.kinetics.coordinates import FitCoordinates
+from pixelkinetics.kinetics.estimate import Estimate
+from pixelkinetics.kinetics.synthetic import make_movies, observe
+from pixelkinetics.kinetics.uncertainty import laplace
 
 TRUTH = Params(k0=0.02, alpha=0.5, Omega=4.5, kappa=2.0, B=1.0, D=0.0, b=[0.0, 0.3, -0.2], j0_base="sqrt")
 
@@ -30,9 +31,10 @@ def _dense_covariance(movies, config, params, theta, c0):
                       fit_initial=True, newton_tol=config.newton_tol)
     thetas, c0s = problem.theta_vectors(theta), problem.c0_vectors(c0)
     lin = problem.linearize(params, thetas, c0s, with_gradient=False)
-    names, values = params.names(), params.values()
+    names = params.names()
     free = [n for n in names if n in config.free]
-    jac = np.array([ParameterSpace._inverse(n, ParameterSpace._forward(n, values[n]))[1] for n in free])
+    coordinates = FitCoordinates(free)
+    jac = coordinates.jacobian(coordinates.z(params))
     sizes = [m.n_sites for m in movies]
     n_sites, nf = sum(sizes), len(free)
     split = np.cumsum(sizes)[:-1]
@@ -58,7 +60,7 @@ def test_block_algebra_reproduces_the_dense_posterior(restore_threads):
                                 scheme="bdf2", n_sub=10, seed=3)
     config = FitConfig(initial=TRUTH, n_sub=10)
     c0 = {m.name: np.clip(m.concentration[0], 0.01, 0.99) for m in movies}
-    post = laplace(movies, config, TRUTH, truth.theta, c0)
+    post = laplace(movies, Estimate(config, TRUTH, truth.theta, c0))
     cov, nf, n_sites = _dense_covariance(movies, config, TRUTH, truth.theta, c0)
     sd = np.sqrt(np.diag(cov))
     np.testing.assert_allclose(np.sqrt(np.diag(post.covariance)), sd[:nf], rtol=1e-7)
@@ -84,7 +86,7 @@ def calibration_draws():
         data = observe(movies, truth.concentration, 0.02, rng=1000 + d)
         result = fit(data, config, progress=False)
         assert result.success, result.message
-        draws.append((result, from_fit(data, result)))
+        draws.append((result, laplace(data, result)))
     return movies, truth, draws
 
 
@@ -112,7 +114,7 @@ def test_planted_degeneracy_is_named(driving):
                                 driving=driving, scheme="bdf2", n_sub=10, seed=5)
     config = FitConfig(initial=TRUTH, free=["k0", "Omega", "kappa", "B", "b1"], n_sub=10)
     c0 = {m.name: np.clip(m.concentration[0], 0.01, 0.99) for m in movies}
-    post = laplace(movies, config, TRUTH, truth.theta, c0)
+    post = laplace(movies, Estimate(config, TRUTH, truth.theta, c0))
     sd = dict(zip(post.free, post.sd))
     if driving == "potential":  # V is given: B (c - cbar) and Omega (1 - 2c) act differently
         assert post.undetermined == []
@@ -147,11 +149,12 @@ def test_laplace_with_globals_only_inverts_their_gauss_newton_block():
     movies, truth = make_movies(n_particles=2, sites=(20, 40), n_frames=5, t_end=40.0, params=TRUTH,
                                 scheme="bdf2", n_sub=10, seed=5)
     config = FitConfig(initial=TRUTH, free=["k0", "Omega", "kappa"], fit_theta=False, fit_initial=False, n_sub=10)
-    post = laplace(movies, config, TRUTH, {m.name: np.zeros(m.shape[1:]) for m in movies})
+    post = laplace(movies, Estimate(config, TRUTH, {m.name: np.zeros(m.shape[1:]) for m in movies}))
     problem = Problem(movies, scheme="bdf2", n_sub=10, sigma=config.sigma, lam_s=config.lam_s)
     lin = problem.linearize(TRUTH, [np.zeros(m.n_sites) for m in movies], None, with_gradient=False)
-    names, values = TRUTH.names(), TRUTH.values()
-    jac = np.array([ParameterSpace._inverse(n, ParameterSpace._forward(n, values[n]))[1] for n in post.free])
+    names = TRUTH.names()
+    coordinates = FitCoordinates(post.free)
+    jac = coordinates.jacobian(coordinates.z(TRUTH))
     H = np.zeros((3, 3))
     for i, n in enumerate(post.free):
         raw = np.zeros(len(names))

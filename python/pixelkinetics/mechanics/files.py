@@ -36,7 +36,7 @@ from typing import Dict, List, Optional, Sequence
 import h5py
 import numpy as np
 
-from ..io import _attr_str, _open, _read, atomic_h5
+from ..floor.hdf5 import atomic_h5, attr_str, attributes, open_file, read_dataset
 from .elastic import COMPONENTS, LFP_AC, StrainParticle, displacement_gradient, strain_components
 from .stiffness import PARAMETER_NAMES
 from .vegard import Prediction, VegardFit
@@ -80,7 +80,7 @@ class StrainData:
 def read_strain(path: "str | os.PathLike") -> StrainData:
     """Read and validate ``/strain`` of ``path``; errors name the file, the dataset and what is wrong."""
     path = os.fspath(path)
-    with _open(path) as f:
+    with open_file(path) as f:
         if "strain" not in f or not isinstance(f["strain"], h5py.Group):
             raise ValueError(f"{path}: no /strain group of particles (see pixelkinetics.mechanics.files)")
         root = f["strain"]
@@ -125,13 +125,13 @@ def _number_attr(group: h5py.Group, name: str, path: str, default, shape=()):
 
 
 def _read_particle(name: str, group: h5py.Group, path: str) -> StrainParticle:
-    convention = _attr_str(group, "convention", "real")
+    convention = attr_str(group, "convention", "real")
     if convention not in CONVENTIONS:
         raise ValueError(f"attribute convention must be one of {CONVENTIONS}, got {convention!r}")
     if "pixel_size_nm" not in group.attrs:
         raise ValueError("attribute pixel_size_nm is missing")
     pixel_size = _number_attr(group, "pixel_size_nm", path, default=None)
-    mask = _read(group, "mask", path)
+    mask = read_dataset(group, "mask", path)
     if mask.ndim != 2:
         raise ValueError(f"{path}: {group.name}/mask must be 2-D, got shape {mask.shape}")
     if not np.all(np.isfinite(mask)):
@@ -142,7 +142,7 @@ def _read_particle(name: str, group: h5py.Group, path: str) -> StrainParticle:
         if convention == "py4dstem":
             names += ["theta"] if key == "rotation" else [key.replace("_", "")]
         found = next((n for n in names if n in group), None)
-        values = _read(group, found or key, path, required=key != "rotation")
+        values = read_dataset(group, found or key, path, required=key != "rotation")
         if values is None:
             values = np.full(mask.shape, np.nan)
         if values.shape != mask.shape:
@@ -153,8 +153,8 @@ def _read_particle(name: str, group: h5py.Group, path: str) -> StrainParticle:
         no_rotation = np.isnan(strain[3])
         strain = from_py4dstem(*strain[:3], np.where(no_rotation, 0.0, strain[3]))
         strain[3][no_rotation] = np.nan
-    composition = _read(group, "composition", path)
-    sigma = _read(group, "composition_sigma", path, required=False)
+    composition = read_dataset(group, "composition", path)
+    sigma = read_dataset(group, "composition_sigma", path, required=False)
     c = composition[mask != 0]
     if np.any(np.isfinite(c)) and (np.nanmin(c) < -0.2 or np.nanmax(c) > 1.2):
         raise ValueError(f"{path}: {group.name}/composition runs from {np.nanmin(c):g} to {np.nanmax(c):g}: it must "
@@ -252,22 +252,28 @@ def write_strain_results(path: "str | os.PathLike", fit: VegardFit, particles: S
                 t.attrs[key] = value
 
 
+def is_strain_results(f: h5py.File) -> bool:
+    """Whether an open HDF5 file is a strain results file (:func:`write_strain_results`)."""
+    return "vegard" in f
+
+
 def read_strain_results(path: "str | os.PathLike") -> dict:
     """A strain results file as nested dicts of arrays and attributes (for reports)."""
     path = os.fspath(path)
-    with _open(path) as f:
-        if "vegard" not in f:
+    with open_file(path) as f:
+        if not is_strain_results(f):
             raise ValueError(f"{path}: not a strain results file (no /vegard group)")
 
         def load(group: h5py.Group) -> dict:
             out = {key: (load(obj) if isinstance(obj, h5py.Group) else obj[()]) for key, obj in group.items()}
-            out["attrs"] = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in group.attrs.items()}
+            out["attrs"] = attributes(group)
             return out
 
         return load(f)
 
 
 def strain_file_summary(data: StrainData) -> List[str]:
+    """One line per particle of a strain file: size, pixel size and the measured fraction of each map."""
     lines = []
     for p in data.particles:
         H, W = p.mask.shape

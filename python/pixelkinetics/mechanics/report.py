@@ -16,7 +16,7 @@ from typing import List
 
 import numpy as np
 
-from ..report import _figure, _safe_name, _show_map
+from ..floor.figures import figure, safe_name, show_map
 from .elastic import COMPONENTS, basis, undo_reference
 from .files import read_strain_results
 from .vegard import along_axes
@@ -39,7 +39,7 @@ def write_strain_report(path: "str | os.PathLike", outdir: "str | os.PathLike", 
     shown = [(group, name) for group in ("particles", "held_out") for name in r.get(group, {}) if name != "attrs"]
     for group, name in shown[:max_particles]:
         save(_maps_figure(name, r[group][name], r["vegard"]["attrs"]["sigma"], group == "held_out"),
-             f"strain_{_safe_name(name)}.png")
+             f"strain_{safe_name(name)}.png")
     if r["stiffness"]["attrs"].get("fitted"):
         save(_stiffness_figure(r["stiffness"]), "stiffness.png")
     summary = out / "summary.txt"
@@ -53,7 +53,7 @@ def _vegard_figure(r: dict):
     angle = np.deg2rad(v["attrs"]["angle_deg"])
     beta, sd = v["beta"], v["beta_sd"]
     truth = r.get("truth", {}).get("attrs", {})
-    fig = _figure((11, 4.6))
+    fig = figure((11, 4.6))
     axes = fig.subplots(1, 2)
     particles = {k: p for k, p in r["particles"].items() if k != "attrs"}
     for axis, ax in enumerate(axes):
@@ -93,21 +93,21 @@ def _maps_figure(name: str, p: dict, sigma: float, held_out: bool):
     measured, predicted, residual = p["measured"], p["predicted"], p["residual"]
     mask = p["mask"].astype(bool)
     rows = [k for k in range(4) if np.isfinite(measured[k][mask]).any()]
-    fig = _figure((13, 2.9 * len(rows)))
+    fig = figure((13, 2.9 * len(rows)))
     axes = np.atleast_2d(fig.subplots(len(rows), 4))
     for i, k in enumerate(rows):
         values = np.concatenate([measured[k][mask], predicted[k][mask]])
         low, high = np.nanpercentile(values, [1, 99])
         for j, (title, data) in enumerate((("measured", measured), ("predicted", predicted))):
-            image = _show_map(axes[i, j], data[k], mask, "RdBu_r", low, high)
+            image = show_map(axes[i, j], data[k], mask, "RdBu_r", low, high)
             axes[i, j].set_title(f"{COMPONENTS[k]} {title}", fontsize=9)
         fig.colorbar(image, ax=axes[i, :2], shrink=0.8)
         rms = float(np.sqrt(np.nanmean(residual[k][mask] ** 2)))
-        image = _show_map(axes[i, 2], residual[k], mask, "PuOr", -3 * sigma, 3 * sigma)
+        image = show_map(axes[i, 2], residual[k], mask, "PuOr", -3 * sigma, 3 * sigma)
         axes[i, 2].set_title(f"residual (rms {rms:.2g}, sigma {sigma:.2g})", fontsize=9)
         fig.colorbar(image, ax=axes[i, 2], shrink=0.8)
         if i == 0:
-            image = _show_map(axes[i, 3], p["composition"], mask, "viridis", 0, 1)
+            image = show_map(axes[i, 3], p["composition"], mask, "viridis", 0, 1)
             axes[i, 3].set_title("composition", fontsize=9)
             fig.colorbar(image, ax=axes[i, 3], shrink=0.8)
         else:
@@ -118,7 +118,7 @@ def _maps_figure(name: str, p: dict, sigma: float, held_out: bool):
 
 
 def _stiffness_figure(s: dict):
-    fig = _figure((5.5, 3.8))
+    fig = figure((5.5, 3.8))
     ax = fig.subplots()
     history = np.asarray(s["loss_history"])
     if history.size:

@@ -19,6 +19,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 from scipy.optimize import minimize
 
+from ..floor.progress import progress as progress_bar
 from .elastic import voigt_rotation
 
 PARAMETER_NAMES = ("ln(Q22/Q11)", "atanh(Q12/sqrt(Q11 Q22))", "ln(Q66/Q11)")
@@ -129,11 +130,7 @@ def fit_stiffness_ratios(problem, sigma: Optional[float] = None, max_iter: int =
         sigma = problem.estimate_sigma(residual, problem.n_beta + problem.n_offsets)
     loss = ReducedLoss(problem, sigma, start[0, 0])
     history: List[float] = []
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=max_iter, desc="stiffness ratios", unit="it", leave=False)
+    bar = progress_bar(max_iter, "stiffness ratios", "it", show=progress, leave=False)
 
     def fun(p):
         value, grad = loss(p)
@@ -142,14 +139,12 @@ def fit_stiffness_ratios(problem, sigma: Optional[float] = None, max_iter: int =
 
     def callback(p):
         history.append(fun.last)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{fun.last:.6g}")
+        bar.update(1)
+        bar.set_postfix(loss=f"{fun.last:.6g}")
 
     result = minimize(fun, np.clip(p0, *np.array(BOUNDS).T), jac=True, method="L-BFGS-B", bounds=BOUNDS,
                       callback=callback, options=dict(maxiter=max_iter))
-    if bar is not None:
-        bar.close()
+    bar.close()
     p = result.x
     lower, upper = np.array(BOUNDS).T
     at_bound = [PARAMETER_NAMES[i] for i in np.flatnonzero((p - lower < 1e-6) | (upper - p < 1e-6))]

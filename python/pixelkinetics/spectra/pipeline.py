@@ -30,8 +30,10 @@ import numpy as np
 from scipy import ndimage
 from threadpoolctl import threadpool_limits
 
-from ..io import _open
-from ..movie import Movie
+from ..floor.hdf5 import open_file, string_array, strings
+from ..floor.progress import progress as progress_bar
+from ..kinetics.files import write_movies
+from ..kinetics.movie import Movie
 from .align import common_region, estimate_shifts, refine_shifts, shift_images
 from .decompose import Clusters, Decomposition, cluster, pca
 from .optical_density import OD_REASONS, RAW_REASONS, log_intensity, optical_density
@@ -304,7 +306,7 @@ def reduce_stacks(stacks: Sequence[Stack], references: np.ndarray, names: Option
         except ValueError as exc:
             raise ValueError(f"{s.source}: alignment failed ({exc})") from None
 
-    bar = _progress(progress, 2 * T + min(options.pilot, T), "spectra")
+    bar = progress_bar(2 * T + min(options.pilot, T), "spectra", "stack", show=progress, leave=False)
     # Stacks run in parallel threads, each with one BLAS and one FFT thread (set here, once, for the pool:
     # threadpoolctl's limits are process-wide and not safe to change from the workers).
     limits = threadpool_limits(1, user_api="blas") if workers > 1 else contextlib.nullcontext()
@@ -372,22 +374,6 @@ def _index(names: Sequence[str], which: Union[int, str]) -> int:
     return int(which)
 
 
-class _NoBar:
-    def update(self, n=1):
-        pass
-
-    def close(self):
-        pass
-
-
-def _progress(show: bool, total: int, desc: str):
-    if not show:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="stack", leave=False)
-
-
 # -- particles ------------------------------------------------------------------------------------
 def segment(spectral: SpectralMovie, min_snr: float = 10.0, min_pixels: int = 20,
             min_fraction: float = 0.25) -> np.ndarray:
@@ -443,14 +429,12 @@ def write_spectral_movie(path: "str | os.PathLike", spectral: SpectralMovie, mov
                          labels: np.ndarray) -> None:
     """The movie file of ``movies`` (MODEL.md section 9, with sigma) plus ``/spectra``: the maps of the whole
     field of view, shifts, crop, I0, masking counts, PCA and clusters; written atomically."""
-    from ..io import write_movies
-
     def extra(f: h5py.File) -> None:
         g = f.create_group("spectra")
         g["time"] = spectral.time
         g["energy"] = spectral.energy
         g["references"] = spectral.references
-        g["reference_names"] = np.array(spectral.names, dtype=h5py.string_dtype())
+        g["reference_names"] = string_array(spectral.names)
         g.attrs["lithiated"] = spectral.lithiated
         g.attrs["delithiated"] = spectral.delithiated
         g["shifts"] = spectral.shifts
@@ -475,21 +459,26 @@ def write_spectral_movie(path: "str | os.PathLike", spectral: SpectralMovie, mov
         m = g.create_group("masked")
         for reason, counts in spectral.masked.items():
             m[reason] = counts
-        g["sources"] = np.array(spectral.sources or [""], dtype=h5py.string_dtype())
+        g["sources"] = string_array(spectral.sources)
 
     write_movies(path, movies, extra=extra)
+
+
+def is_spectral_movie(f: h5py.File) -> bool:
+    """Whether an open HDF5 file is a movie file written by :func:`write_spectral_movie`."""
+    return "spectra" in f
 
 
 def read_spectral(path: "str | os.PathLike") -> dict:
     """The ``/spectra`` group of a file written by :func:`write_spectral_movie` as a dict of arrays."""
     path = os.fspath(path)
-    with _open(path) as f:
-        if "spectra" not in f:
+    with open_file(path) as f:
+        if not is_spectral_movie(f):
             raise ValueError(f"{path}: /spectra is missing (not written by pixelkinetics spectra)")
         g = f["spectra"]
         out = {k: v[()] for k, v in g.items() if isinstance(v, h5py.Dataset)}
         out.update(dict(g.attrs))
         out["pca"] = dict({k: v[()] for k, v in g["pca"].items()}, **dict(g["pca"].attrs))
         out["masked"] = {k: v[()] for k, v in g["masked"].items()}
-        out["reference_names"] = [n.decode() if isinstance(n, bytes) else str(n) for n in out["reference_names"]]
+        out["reference_names"] = strings(out["reference_names"])
         return out

@@ -27,7 +27,7 @@ from typing import Dict, List, Optional, Tuple
 import h5py
 import numpy as np
 
-from ..io import _open as open_hdf5
+from ..floor.hdf5 import atomic_file, atomic_h5, open_file
 from .stack import Stack
 
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".nxs", ".nx5")
@@ -314,7 +314,7 @@ def read_sdf(path: str) -> Stack:
 def _read_columns(path: str) -> Tuple[np.ndarray, Dict[str, np.ndarray]]:
     """(first column, {name: other column}) of a text table or the 1-D datasets of an HDF5 file."""
     if os.path.splitext(path)[1].lower() in HDF5_SUFFIXES:
-        with open_hdf5(path) as f:
+        with open_file(path) as f:
             if "energy" not in f:
                 raise ValueError(f"{path}: dataset /energy is missing")
             energy = np.asarray(f["energy"][()], dtype=np.float64)
@@ -394,8 +394,6 @@ def write_stacks(path: "str | os.PathLike", stacks: List[Stack]) -> None:
     """Write stacks of one grid in the plain layout (``counts`` (T, E, H, W) as float32, exact for counts
     below 2^24, ``energy``, ``dwell``, ``time``, ``dark``), atomically. The layout holds one dwell and one
     dark rate for all stacks."""
-    from ..io import atomic_h5
-
     first = stacks[0]
     for s in stacks[1:]:
         if s.shape != first.shape or not np.array_equal(s.dwell_or_ones(), first.dwell_or_ones()) \
@@ -416,8 +414,6 @@ def write_stacks(path: "str | os.PathLike", stacks: List[Stack]) -> None:
 
 def write_references(path: "str | os.PathLike", energy: np.ndarray, spectra: np.ndarray, names: List[str]) -> None:
     """A text table ``energy name1 name2 ...`` that :func:`read_references` reads."""
-    from ..io import atomic_file
-
     with atomic_file(path) as tmp:
         np.savetxt(tmp, np.column_stack([energy, np.asarray(spectra).T]), fmt="%.8g",
                    header="energy " + " ".join(names), comments="")

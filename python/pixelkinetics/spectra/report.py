@@ -17,7 +17,7 @@ from typing import List
 import matplotlib
 import numpy as np
 
-from ..report import _figure
+from ..floor.figures import figure
 from .pipeline import read_spectral
 
 _BAD = "0.85"
@@ -76,7 +76,7 @@ def summary_lines(s: dict) -> List[str]:
 
 
 def _spectra_figure(s: dict):
-    fig = _figure((11, 4))
+    fig = figure((11, 4))
     ax1, ax2 = fig.subplots(1, 2)
     e = s["energy"]
     for name, ref in zip(s["reference_names"], s["references"]):
@@ -104,7 +104,7 @@ def _outline(ax, labels):
 
 def _clusters_figure(s: dict):
     shown = _stacks_shown(s["clusters"].shape[0])
-    fig = _figure((3.6 * len(shown), 3.4))
+    fig = figure((3.6 * len(shown), 3.4))
     axes = np.atleast_1d(fig.subplots(1, len(shown)))
     k = int(s["cluster_spectra"].shape[0])
     cmap = matplotlib.colormaps["tab10"].resampled(k + 1)
@@ -120,7 +120,7 @@ def _clusters_figure(s: dict):
 
 def _composition_figure(s: dict):
     shown = _stacks_shown(s["composition"].shape[0])
-    fig = _figure((3.6 * len(shown), 6.6))
+    fig = figure((3.6 * len(shown), 6.6))
     axes = fig.subplots(2, len(shown), squeeze=False)
     with np.errstate(invalid="ignore", divide="ignore"):
         solid = s["amount"] > 3 * s["amount_sd"]
@@ -145,7 +145,7 @@ def _composition_figure(s: dict):
 
 
 def _alignment_figure(s: dict):
-    fig = _figure((11, 4))
+    fig = figure((11, 4))
     ax1, ax2 = fig.subplots(1, 2)
     e = s["energy"]
     cmap = matplotlib.colormaps["viridis"]

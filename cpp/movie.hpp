@@ -1,7 +1,7 @@
 #pragma once
-/// \file particle.hpp
-/// One constraint group (a particle, or a population of edge-less sites) with its data: the unit of
-/// parallel work.
+/// \file movie.hpp
+/// One movie: a constraint group (a particle, or a population of edge-less sites) with its observed
+/// data, the unit of parallel work. Python's pixelkinetics.Movie is converted to this.
 
 #include <Eigen/Core>
 #include <string>
@@ -20,10 +20,10 @@ enum class Driving {
 Driving parse_driving(const std::string& name);
 
 /// Input of one group. Observations and weights are (T, n_sites), row t = frame t.
-struct Particle {
+struct Movie {
   /// Validates every array against the grid and the frame times; throws std::invalid_argument
   /// naming the particle and the array.
-  Particle(std::string name, Grid grid, Eigen::VectorXd site_weight, Eigen::VectorXd c0,
+  Movie(std::string name, Grid grid, Eigen::VectorXd site_weight, Eigen::VectorXd c0,
            Eigen::VectorXd frame_times, Driving driving, Eigen::VectorXd drive,
            Eigen::MatrixXd observed, Eigen::MatrixXd obs_weight);
 
@@ -36,7 +36,7 @@ struct Particle {
   Driving driving;
   Eigen::VectorXd drive;        ///< target mean (rate) or dimensionless V (potential) at each frame
   Eigen::MatrixXd observed;     ///< observed concentration; entries with zero weight are ignored
-  Eigen::MatrixXd obs_weight;   ///< loss weight w_{f,i}; frame 0 is not part of the loss
+  Eigen::MatrixXd obs_weight;   ///< loss weight w_{f,i}; frames before SolverSettings::first_fitted_frame() are not in the loss
 
   int n_sites() const { return grid.n_sites(); }
   int n_frames() const { return static_cast<int>(frame_times.size()); }
@@ -49,7 +49,7 @@ struct Particle {
   void drive_weights(double t, int& f, double& s) const;
   /// A copy starting from another initial state. Under rate driving the target at frame 0 becomes
   /// its weighted mean (MODEL.md section 7), so the first interval ramps from the new state.
-  Particle with_initial_state(const Eigen::VectorXd& c0) const;
+  Movie with_initial_state(const Eigen::VectorXd& c0) const;
 };
 
 }  // namespace pixelkinetics

@@ -6,15 +6,20 @@ the core and then corrupted with Gaussian noise and, optionally, missing pixels.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from scipy import ndimage
 
+from .files import write_movies
 from .movie import Movie
 from .params import Params
 from .problem import Problem
+
+#: Ground truth of ``synth`` and ``demo``: a j0(c) with a learned shape (b1, b2) on the sqrt base.
+SYNTH_TRUTH = dict(k0=0.02, alpha=0.5, Omega=4.5, kappa=2.0, B=1.0, D=0.0, b=[0.0, 0.5, -0.3], j0_base="sqrt")
 
 
 @dataclass
@@ -134,3 +139,17 @@ def observe(movies: List[Movie], clean: Dict[str, np.ndarray], noise: float, mis
         out.append(Movie(m.name, m.mask, noisy, m.time, driving=m.driving, voltage=m.voltage,
                          carbon_thickness=m.carbon_thickness))
     return out
+
+
+def synth(output: "Optional[str | os.PathLike]" = None, *, particles: int = 40, sites: Tuple[int, int] = (300, 700),
+          frames: int = 8, noise: float = 0.02, missing: float = 0.0, driving: str = "rate", scheme: str = "bdf2",
+          n_sub: int = 40, seed: int = 0) -> Tuple[List[Movie], SyntheticTruth]:
+    """Synthetic movies of :data:`SYNTH_TRUTH` with their ground truth (``pixelkinetics synth``), written
+    with the truth under ``/truth`` to ``output`` when given. The truth is integrated with ``scheme`` at
+    ``n_sub`` steps per frame, finer than a fit's default, so that a fit never sees its own discretisation."""
+    movies, truth = make_movies(n_particles=particles, sites=tuple(sites), n_frames=frames, noise=noise,
+                                missing=missing, driving=driving, params=Params(**SYNTH_TRUTH), scheme=scheme,
+                                n_sub=n_sub, seed=seed)
+    if output is not None:
+        write_movies(output, movies, truth)
+    return movies, truth

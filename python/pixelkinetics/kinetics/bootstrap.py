@@ -36,22 +36,31 @@ of MPI ranks (the replicates are shared round-robin) and can be resumed from its
 from __future__ import annotations
 
 import dataclasses
-import json
+import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from scipy import stats
 
-from ._core import SolverError
-from .fit import FitConfig, ParameterSpace, checkpoint_fingerprint, fit
-from .io import atomic_h5
+from .._core import SolverError
+from ..floor.checkpoint import Checkpoint, fingerprint
+from ..floor.parallel import CollectiveError, on_root, processes, rank_of, size_of
+from ..floor.progress import progress as progress_bar
+from .config import FitConfig
+from .coordinates import FitCoordinates
+from .estimate import Estimate, data_fingerprint
+from .files import read_data
+from .fit import fit
 from .movie import Movie
-from .parallel import CollectiveError, on_root, rank_of, size_of
-from .params import Params
-from .problem import EPS, Problem
+from .observations import EPS
+from .params import CURVE_GRID, CURVES, Params
+from .problem import Problem
+from .results import INTERVAL_KINDS, Uncertainty, add_intervals, as_estimate, curve_table
+
+logger = logging.getLogger(__name__)
 
 METHODS = ("corrected", "normal", "basic")
 
@@ -83,10 +92,7 @@ def _snapshot_replicate(movie: Movie, problem: Problem, params: Params, theta: n
     shift = c0_new.mean() - c0.mean()
     frames[1:] += shift
     frames[0][movie.mask] = c0_new
-    mean_path = None
-    if movie.mean_path is not None:
-        mean_path = np.clip(movie.mean_path - movie.mean_path[0] + c0_new.mean(), EPS, 1.0 - EPS)
-    source = dataclasses.replace(movie, concentration=frames, mean_path=mean_path)
+    source = dataclasses.replace(movie, concentration=frames)  # a current's path starts from the new mean
     simulator = Problem([source], scheme=problem.settings.scheme, n_sub=problem.settings.n_sub,
                         newton_tol=problem.settings.newton_tol)
     clean = simulator.simulate_vectors(params, [theta_new], [c0_new])[0]
@@ -98,10 +104,7 @@ def _snapshot_replicate(movie: Movie, problem: Problem, params: Params, theta: n
         shown[f, slots] = clean[f, picked] + sigma * rng.standard_normal(slots.size)
     out = np.full_like(movie.concentration, np.nan)
     out[:, movie.mask] = shown
-    if movie.mean_path is not None:
-        first = shown[0][np.isfinite(shown[0])]
-        mean_path = np.clip(movie.mean_path - movie.mean_path[0] + first.mean(), EPS, 1.0 - EPS)
-    return dataclasses.replace(movie, concentration=out, mean_path=mean_path)
+    return dataclasses.replace(movie, concentration=out)
 
 
 def _noisy_replicate(movie: Movie, fitted: np.ndarray, sigma: float, rng: np.random.Generator) -> Movie:
@@ -112,19 +115,19 @@ def _noisy_replicate(movie: Movie, fitted: np.ndarray, sigma: float, rng: np.ran
     return dataclasses.replace(movie, concentration=np.where(observed, noisy, np.nan))
 
 
-def replicate(movies: Sequence[Movie], config: FitConfig, params: Params, theta: Mapping[str, np.ndarray],
-              c0: Mapping[str, np.ndarray], rng: np.random.Generator, problem: Optional[Problem] = None,
-              fitted: Optional[Mapping[str, np.ndarray]] = None) -> List[Movie]:
-    """One bootstrap data set: every movie simulated at (params, theta, c0) as the module docstring says.
+def replicate(movies: Sequence[Movie], estimate: Estimate, rng: np.random.Generator, problem: Optional[Problem] = None,
+              fitted: Optional[Dict[str, np.ndarray]] = None) -> List[Movie]:
+    """One bootstrap data set: every movie simulated at the estimate as the module docstring says.
     ``problem`` and ``fitted`` (the model at the estimate) may be passed to save their set-up."""
+    config, params = estimate.config, estimate.params
     problem = problem or config.problem(movies)
-    theta_v = problem.theta_vectors(theta)
-    c0_v = problem.c0_vectors(c0)
+    theta_v = problem.theta_vectors(estimate.theta)
+    c0_v = problem.c0_vectors(estimate.c0 or {})
     if fitted is None:
-        fitted = problem.simulate(params, theta, c0)
+        fitted = problem.simulate(params, estimate.theta, estimate.c0)
     out = []
     for k, m in enumerate(movies):
-        if m.matching == "quantile":
+        if m.kind == "snapshot":
             out.append(_snapshot_replicate(m, problem, params, theta_v[k], c0_v[k], config.sigma, config.lam_0, rng))
         else:
             out.append(_noisy_replicate(m, fitted[m.name], config.sigma, rng))
@@ -132,20 +135,6 @@ def replicate(movies: Sequence[Movie], config: FitConfig, params: Params, theta:
 
 
 # -- the bootstrap -------------------------------------------------------------------------------------
-def _coordinates(params: Params, free: Sequence[str]) -> np.ndarray:
-    values = params.values()
-    return np.array([ParameterSpace._forward(n, values[n]) for n in free])
-
-
-def _raw(free: Sequence[str], z: np.ndarray) -> np.ndarray:
-    return np.array([ParameterSpace._inverse(n, float(v))[0] for n, v in zip(free, z)])
-
-
-def _curves_of(params: Params, c: np.ndarray) -> np.ndarray:
-    """(2, len(c)): ln(k0 j0(c)) and mu_h(c) of one parameter set."""
-    return np.array([np.log(params.k0 * params.j0(c)), params.mu_h(c)])
-
-
 @dataclass
 class Bootstrap:
     """Bootstrap intervals of the free globals (module docstring)."""
@@ -170,6 +159,10 @@ class Bootstrap:
     def n_replicates(self) -> int:
         return int(self.replicates.shape[0])
 
+    @property
+    def coordinates(self) -> FitCoordinates:
+        return FitCoordinates(self.free)
+
     def interval(self, name: str, method: Optional[str] = None):
         """(lower, upper) of one global, by ``method`` (default: the bootstrap's own)."""
         i = self.free.index(name)
@@ -177,21 +170,30 @@ class Bootstrap:
             return float(self.lower[i]), float(self.upper[i])
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        z = np.array([_coordinates(self._params_of(r), self.free) for r in self.replicates])
-        low, high = _interval(_coordinates(self.params, self.free), z, self.level, method)
-        return float(_raw(self.free, low)[i]), float(_raw(self.free, high)[i])
+        z = np.array([self.coordinates.z(self._params_of(r)) for r in self.replicates])
+        low, high = _interval(self.coordinates.z(self.params), z, self.level, method)
+        return float(self.coordinates.raw(low)[i]), float(self.coordinates.raw(high)[i])
 
     def curves(self, c: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
         """j0(c) (times k0) and mu_h(c) with bands at ``level`` from the replicates' curves (by ``method``)."""
-        c = np.linspace(0.02, 0.98, 97) if c is None else np.asarray(c, float)
-        mid = _curves_of(self.params, c)
-        reps = np.array([_curves_of(self._params_of(r), c) for r in self.replicates])
-        lo, hi = _interval(mid, reps, self.level, self.method)
-        return {"c": c, "j0": np.exp(mid[0]), "j0_lower": np.exp(lo[0]), "j0_upper": np.exp(hi[0]),
-                "mu_h": mid[1], "mu_h_lower": lo[1], "mu_h_upper": hi[1]}
+        c = CURVE_GRID if c is None else np.asarray(c, float)
+
+        def curves_of(params: Params) -> np.ndarray:
+            return np.array([params.curve(curve, c) for curve in CURVES])
+
+        mid = curves_of(self.params)
+        reps = np.array([curves_of(self._params_of(r)) for r in self.replicates])
+        return curve_table(c, mid, *_interval(mid, reps, self.level, self.method))
 
     def _params_of(self, raw: np.ndarray) -> Params:
         return self.params.replace(**{n: float(v) for n, v in zip(self.free, raw)})
+
+    def to_uncertainty(self) -> Uncertainty:
+        """What the results file keeps of it (``/bootstrap``)."""
+        return Uncertainty(
+            "bootstrap", list(self.free), self.values, self.sd, self.lower, self.upper, self.covariance,
+            self.curves(), attrs={k: getattr(self, k) for k in INTERVAL_KINDS["bootstrap"]["attrs"]},
+            extra=dict(corrected=self.corrected, bias=self.bias, replicates=self.replicates, failed=self.failed))
 
     def summary(self) -> List[str]:
         lines = [f"parametric bootstrap: {self.n_replicates} refits of data simulated at the estimate "
@@ -216,45 +218,6 @@ def _interval(estimate: np.ndarray, replicates: np.ndarray, level: float, method
     return 2 * estimate - high, 2 * estimate - low
 
 
-class _Progress:
-    """Finished replicates, saved after each round so that a long bootstrap can be resumed (rank 0 reads
-    and writes; every rank holds the state)."""
-
-    def __init__(self, path: Optional[str], fingerprint: str, n: int, n_free: int):
-        self.path, self.fingerprint = path, fingerprint
-        self.z = np.full((n, n_free), np.nan)
-        self.why = [""] * n
-        self.done = np.zeros(n, bool)
-
-    def load(self) -> bool:
-        """Take the finished replicates from the file; False when there is none."""
-        if self.path is None or not os.path.exists(self.path):
-            return False
-        import h5py
-
-        try:
-            with h5py.File(self.path, "r") as f:
-                if f.attrs["fingerprint"] != self.fingerprint:
-                    raise ValueError(f"{self.path}: bootstrap checkpoint of other data, another fit or another "
-                                     "seed; delete it or run without --resume")
-                m = min(self.done.size, f["done"].shape[0])
-                self.done[:m], self.z[:m] = f["done"][:m], f["z"][:m]
-                self.why[:m] = [w.decode() if isinstance(w, bytes) else str(w) for w in f["why"][:m]]
-        except (OSError, KeyError) as exc:
-            raise ValueError(f"{self.path}: unreadable bootstrap checkpoint ({exc})") from None
-        return True
-
-    def save(self) -> None:
-        if self.path is None:
-            return
-        import h5py
-
-        with atomic_h5(self.path) as f:
-            f.attrs["fingerprint"] = self.fingerprint
-            f["done"], f["z"] = self.done, self.z
-            f["why"] = np.array(self.why, dtype=h5py.string_dtype())
-
-
 #: Refits stop when the loss (chi-square / 2) can fall by less than this: a fit stopped 0.05 short of its
 #: optimum (the default loss_tol) can sit 0.3 sd from it, towards the start, and shrink the replicates'
 #: spread; 1e-3 leaves < 0.05 sd.
@@ -267,35 +230,37 @@ def refit_config(config: FitConfig, params: Params) -> FitConfig:
     return dataclasses.replace(config, initial=params, loss_tol=min(config.loss_tol, REFIT_LOSS_TOL), warmup_iter=0)
 
 
-def _refit(movies: Sequence[Movie], config: FitConfig, params: Params, theta, c0, fitted, seed: int, b: int,
-           problem: Problem, free: Sequence[str]):
+def _refit(movies: Sequence[Movie], estimate: Estimate, fitted, seed: int, b: int, problem: Problem,
+           coordinates: FitCoordinates):
     """(fit coordinates of replicate b, or None, and why it failed)."""
     rng = np.random.default_rng([seed, b])
     try:
-        data = replicate(movies, config, params, theta, c0, rng, problem=problem, fitted=fitted)
-        result = fit(data, refit_config(config, params), progress=False)
+        data = replicate(movies, estimate, rng, problem=problem, fitted=fitted)
+        result = fit(data, refit_config(estimate.config, estimate.params), progress=False)
     except (SolverError, ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
         # one replicate's failure (a solver that does not converge at an unlucky draw) is counted, not fatal
         return None, f"replicate {b}: {type(exc).__name__}: {exc}"
     # A refit that stopped early sits near its start, the estimate, and would shrink the spread.
     if not result.success:
         return None, f"replicate {b}: the refit did not converge ({result.message})"
-    z = _coordinates(result.params, free)
+    z = coordinates.z(result.params)
     if not (np.isfinite(result.loss) and np.all(np.isfinite(z))):
         return None, f"replicate {b}: the refit ended at a non-finite loss or parameter"
     return z, ""
 
 
-def bootstrap(movies: Sequence[Movie], config: FitConfig, params: Params, theta: Mapping[str, np.ndarray],
-              c0: Mapping[str, np.ndarray], n: int = 40, *, level: float = 0.95, method: str = "corrected",
-              seed: int = 0, progress: bool = False, checkpoint: Optional[str] = None, resume: bool = False,
-              comm=None) -> Bootstrap:
-    """The parametric bootstrap of a fit at (params, theta maps, c^0 maps) (normally the optimum, see
-    :func:`from_fit`): ``n`` data sets simulated at it and refitted with ``config`` from it.
+def bootstrap(data, estimate, n: int = 40, *, level: float = 0.95, method: str = "corrected", seed: int = 0,
+              output: "Optional[str | os.PathLike]" = None, checkpoint: "Optional[str | os.PathLike]" = None,
+              resume: bool = False, progress: bool = True, comm=None) -> Bootstrap:
+    """The parametric bootstrap of a fit (``pixelkinetics uq --bootstrap N``): ``n`` data sets simulated at
+    the estimate and refitted with its configuration from it.
 
-    checkpoint: a file in which finished replicates are kept (left in place: remove it once the result is
-    stored); resume: take them from it; comm: an MPI communicator: the replicates are shared over its
-    ranks (each refit runs in one process) and every rank returns the same result."""
+    data: the movies that were fitted (a list or the path of a movie file); estimate: the fit (a FitResult,
+    Results, an Estimate or the path of its results file); output: a results file to which ``/bootstrap``
+    is added (rank 0 writes); checkpoint: a file in which finished replicates are kept (default with an
+    output: OUTPUT.bootstrap-checkpoint, removed once the results are written); resume: take them from it;
+    comm: an MPI communicator: the replicates are shared over its ranks (each refit runs in one process) and
+    every rank returns the same result."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if n < 2:
@@ -305,29 +270,36 @@ def bootstrap(movies: Sequence[Movie], config: FitConfig, params: Params, theta:
     if int(seed) != seed or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed}")
     t_start = time.perf_counter()
-    movies = list(movies)
-    free = [name for name in params.names() if name in config.free]
+    movies, _ = read_data(data, comm)
+    estimate = as_estimate(estimate)
+    estimate.check(movies, where=os.fspath(output) if output is not None else "the estimate")
+    config, params = estimate.config, estimate.params
+    logger.info(f"{n} refits of data simulated at the estimate, {len(movies)} particles, seed {seed} "
+                f"({processes(comm)})")
+    coordinates = FitCoordinates([name for name in params.names() if name in config.free])
     problem = config.problem(movies)
-    fitted = problem.simulate(params, theta, c0)
-    key = json.dumps([checkpoint_fingerprint(movies, config), params.values(), params.j0_base, seed])
-    store = _Progress(checkpoint, key, n, len(free))
-    if resume:
-        def read():
-            store.load()
-            return store.done, store.z, store.why
+    fitted = problem.simulate(params, estimate.theta, estimate.c0)
 
-        # rank 0 reads; a bad file fails every rank together
-        store.done, store.z, store.why = on_root(comm, read)
-    todo = [b for b in range(n) if not store.done[b]]
-    bar = None
-    if progress and rank_of(comm) == 0:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=n, initial=n - len(todo), desc="bootstrap", unit="refit", dynamic_ncols=True)
+    if checkpoint is None and output is not None:
+        checkpoint = f"{os.fspath(output)}.bootstrap-checkpoint"
+    # The replicates belong to these data, this fit and this seed.
+    store = Checkpoint(checkpoint, fingerprint(config.identity(), data_fingerprint(movies), params.values(),
+                                               params.j0_base, seed), "bootstrap", comm)
+    note = store.note(resume)
+    if note:
+        logger.info(note)
+    done, z, why = np.zeros(n, bool), np.full((n, len(coordinates.names)), np.nan), [""] * n
+    saved = store.load() if resume else None
+    if saved is not None:
+        m = min(n, saved["done"].shape[0])
+        done[:m], z[:m], why[:m] = saved["done"][:m], saved["z"][:m], saved["why"][:m]
+    todo = [b for b in range(n) if not done[b]]
+    bar = progress_bar(n, "bootstrap", "refit", show=progress and rank_of(comm) == 0, initial=n - len(todo))
     ranks, rank = size_of(comm), rank_of(comm)
     for start in range(0, len(todo), ranks):
         batch = todo[start:start + ranks]
         try:
-            mine = _refit(movies, config, params, theta, c0, fitted, seed, batch[rank], problem, free) \
+            mine = _refit(movies, estimate, fitted, seed, batch[rank], problem, coordinates) \
                 if rank < len(batch) else (None, "")
             error = ""
         except Exception as exc:  # noqa: BLE001 (raised on every rank below, so that none waits)
@@ -343,36 +315,31 @@ def bootstrap(movies: Sequence[Movie], config: FitConfig, params: Params, theta:
                 failure.collective = True
                 raise failure
             outcomes = [o for o, _ in gathered]
-        for b, (z, why) in zip(batch, outcomes):
-            store.done[b] = True
-            store.why[b] = why
-            if z is not None:
-                store.z[b] = z
-        on_root(comm, store.save)
-        if bar is not None:
-            bar.update(len(batch))
-    if bar is not None:
-        bar.close()
+        for b, (z_b, why_b) in zip(batch, outcomes):
+            done[b], why[b] = True, why_b
+            if z_b is not None:
+                z[b] = z_b
+        store.save(dict(done=done, z=z, why=why))
+        bar.update(len(batch))
+    bar.close()
 
-    ok = store.done & np.all(np.isfinite(store.z), axis=1)
-    failed = [w for w in store.why if w]
+    ok = done & np.all(np.isfinite(z), axis=1)
+    failed = [w for w in why if w]
     if ok.sum() < 2:
         raise ValueError(f"the bootstrap needs at least 2 successful refits, got {int(ok.sum())} of {n}: "
                          + "; ".join(failed[:3]))
-    Z = store.z[ok]
-    z_hat = _coordinates(params, free)
+    Z = z[ok]
+    z_hat = coordinates.z(params)
     bias = Z.mean(axis=0) - z_hat
     lo_z, hi_z = _interval(z_hat, Z, level, method)
-    sd_z = Z.std(axis=0, ddof=1)
-    jac = np.array([ParameterSpace._inverse(name, z)[1] for name, z in zip(free, z_hat)])
-    return Bootstrap(params=params, free=free, values=_raw(free, z_hat), corrected=_raw(free, z_hat - bias),
-                     bias=bias, sd=sd_z * jac, lower=_raw(free, lo_z), upper=_raw(free, hi_z), level=level,
-                     method=method, covariance=np.atleast_2d(np.cov(Z, rowvar=False)),
-                     replicates=np.array([_raw(free, z) for z in Z]), failed=failed, seed=seed,
-                     wall_time=time.perf_counter() - t_start)
-
-
-def from_fit(movies: Sequence[Movie], result, n: int = 40, **kwargs) -> Bootstrap:
-    """The bootstrap of a :class:`pixelkinetics.fit.FitResult`."""
-    return bootstrap(movies, result.config, result.params, result.theta, result.c0, n, **kwargs)
-
+    result = Bootstrap(params=params, free=list(coordinates.names), values=coordinates.raw(z_hat),
+                       corrected=coordinates.raw(z_hat - bias), bias=bias,
+                       sd=Z.std(axis=0, ddof=1) * coordinates.jacobian(z_hat), lower=coordinates.raw(lo_z),
+                       upper=coordinates.raw(hi_z), level=level, method=method,
+                       covariance=np.atleast_2d(np.cov(Z, rowvar=False)),
+                       replicates=np.array([coordinates.raw(r) for r in Z]), failed=failed, seed=seed,
+                       wall_time=time.perf_counter() - t_start)
+    if output is not None:
+        on_root(comm, lambda: add_intervals(output, result.to_uncertainty()))
+        store.discard()  # only once the refits are stored
+    return result

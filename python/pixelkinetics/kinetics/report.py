@@ -1,7 +1,7 @@
-"""Diagnostic figures and a text summary of a fit, drawn from a results file.
+"""Diagnostic figures and a text summary of a fit (``pixelkinetics report``).
 
-:func:`write_report` turns a :class:`pixelkinetics.io.Results` (from :func:`pixelkinetics.io.load_results`)
-into the figures a battery scientist looks at first, plus ``summary.txt``:
+:func:`write_report` turns :class:`~pixelkinetics.kinetics.results.Results` (a fit in memory, or a results
+file read back) into the figures a battery scientist looks at first, plus ``summary.txt``:
 
 - ``frames_<particle>.png``: observed, fitted and residual frames of the largest particles;
 - ``theta_vs_carbon.png``: the learned log-rate maps beside the carbon-coating thickness, their pooled
@@ -21,18 +21,19 @@ pyplot state, and nothing left open once a figure is saved.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-import matplotlib
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .io import ParticleFit, Results
+from ..floor.figures import colormap, figure, note, safe_name, show_map
+from ..floor.units import time_unit
+from .observations import first_fitted_frame
 from .params import Params
+from .results import FittedMovie, Results
+from .truth import format_error, pearson, pooled, theta_correlation, true_value
 
 #: Most frames (columns) drawn per particle; evenly spaced, the first and last included.
 MAX_FRAMES = 8
@@ -43,11 +44,10 @@ HISTOGRAM_RANGE_SIGMA = 5.0
 #: Concentrations at which the kinetic curves are drawn.
 C_GRID = np.linspace(0.01, 0.99, 197)
 
-_BAD = "0.85"  # colour of pixels off the mask or not observed
-_CONCENTRATION_CMAP = matplotlib.colormaps["viridis"].with_extremes(bad=_BAD)
-_RESIDUAL_CMAP = matplotlib.colormaps["RdBu_r"].with_extremes(bad=_BAD)
-_THETA_CMAP = matplotlib.colormaps["magma"].with_extremes(bad=_BAD)
-_CARBON_CMAP = matplotlib.colormaps["cividis"].with_extremes(bad=_BAD)
+_CONCENTRATION_CMAP = colormap("viridis")
+_RESIDUAL_CMAP = colormap("RdBu_r")
+_THETA_CMAP = colormap("magma")
+_CARBON_CMAP = colormap("cividis")
 
 
 def write_report(results: Results, outdir: "str | os.PathLike", max_particles: int = 6,
@@ -68,7 +68,7 @@ def write_report(results: Results, outdir: "str | os.PathLike", max_particles: i
     fit_initial = bool(results.fit.get("fit_initial", False))
 
     figures: List[Tuple[str, Optional[Figure]]] = [
-        (f"frames_{_safe_name(name)}.png", _frames_figure(name, results.particles[name], sigma, fit_initial))
+        (f"frames_{safe_name(name)}.png", _frames_figure(name, results.particles[name], sigma, fit_initial))
         for name in shown]
     figures += [
         ("theta_vs_carbon.png", _theta_carbon_figure(results, shown)),
@@ -88,21 +88,8 @@ def write_report(results: Results, outdir: "str | os.PathLike", max_particles: i
     return written
 
 
-def theta_correlation(theta_a: Mapping[str, np.ndarray], theta_b: Mapping[str, np.ndarray],
-                      masks: Mapping[str, np.ndarray], remove_mean: bool = True) -> float:
-    """Pearson correlation of two sets of per-particle maps, pooled over the mask pixels of every particle
-    in ``masks`` where both maps are finite.
-
-    With ``remove_mean`` each particle's mean (over those pixels) is taken off both maps first, so only the
-    pattern within particles counts, not particle-to-particle offsets (which k0 and the mean of theta
-    trade against each other). NaN when fewer than two pixels remain or either side is constant.
-    Raises KeyError when a particle of ``masks`` has no map in ``theta_a`` or ``theta_b``.
-    """
-    return _pearson(*_pooled(theta_a, theta_b, masks, remove_mean))
-
-
 # -- figures ----------------------------------------------------------------------------------------------
-def _frames_figure(name: str, p: ParticleFit, sigma: float, fit_initial: bool) -> Figure:
+def _frames_figure(name: str, p: FittedMovie, sigma: float, fit_initial: bool) -> Figure:
     """Observed (top), fitted (middle) and fitted - observed (bottom) frames of one particle.
 
     Read off where and when the model's lithiation front runs ahead of or behind the data. Concentrations
@@ -111,7 +98,7 @@ def _frames_figure(name: str, p: ParticleFit, sigma: float, fit_initial: bool) -
     (it then only sets the initial state).
     """
     frames = _frame_indices(len(p.time))
-    fig = _figure((1.5 * len(frames) + 1.6, 5.4))
+    fig = figure((1.5 * len(frames) + 1.6, 5.4))
     axes = fig.subplots(3, len(frames), squeeze=False)
     limit = RESIDUAL_RANGE_SIGMA * sigma
     rows = [("observed", p.observed, _CONCENTRATION_CMAP, 0.0, 1.0),
@@ -119,13 +106,16 @@ def _frames_figure(name: str, p: ParticleFit, sigma: float, fit_initial: bool) -
             ("fitted − observed", p.fitted - p.observed, _RESIDUAL_CMAP, -limit, limit)]
     images = []
     for row, (label, movie, cmap, low, high) in enumerate(rows):
-        images += [_show_map(axes[row, col], movie[f], p.mask, cmap, low, high) for col, f in enumerate(frames)]
+        images += [show_map(axes[row, col], movie[f], p.mask, cmap, low, high) for col, f in enumerate(frames)]
         axes[row, 0].set_ylabel(label)
     fig.colorbar(images[0], ax=axes[:2, :], shrink=0.9, label="concentration c")
     fig.colorbar(images[-1], ax=axes[2, :], shrink=0.9, label=f"residual (±{RESIDUAL_RANGE_SIGMA:g}σ)")
+    scale, unit = time_unit(p.time)
     for col, f in enumerate(frames):
-        note = "" if f > 0 or fit_initial else "\n(not fitted)"
-        axes[0, col].set_title(f"t = {p.time[f]:g} s{note}", fontsize=9)
+        label = f"t = {p.time[f] / scale:.3g} {unit}"
+        if f < first_fitted_frame(fit_initial):  # it only sets the initial state
+            label += "\n(not fitted)"
+        axes[0, col].set_title(label, fontsize=9)
     fig.suptitle(f"{name}: {int(p.mask.sum())} pixels, {len(p.time)} frames")
     return fig
 
@@ -154,7 +144,7 @@ def _theta_carbon_figure(results: Results, shown: Sequence[str]) -> Optional[Fig
 
     n_rows = max(len(maps), len(scatters))
     n_cols = 3 if maps else 1
-    fig = _figure((3.2 * n_cols + 0.8, max(2.6 * n_rows, 3.6)))
+    fig = figure((3.2 * n_cols + 0.8, max(2.6 * n_rows, 3.6)))
     grid = fig.add_gridspec(n_rows, n_cols)
     for row, name in enumerate(maps):
         mask = particles[name].mask
@@ -163,7 +153,7 @@ def _theta_carbon_figure(results: Results, shown: Sequence[str]) -> Optional[Fig
             ax = fig.add_subplot(grid[row, col])
             finite = values[mask & np.isfinite(values)]
             low, high = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
-            fig.colorbar(_show_map(ax, values, mask, cmap, low, high), ax=ax, shrink=0.8)
+            fig.colorbar(show_map(ax, values, mask, cmap, low, high), ax=ax, shrink=0.8)
             ax.set_title(f"{name}: {label}", fontsize=9)
     for rows, (label, reference, masks, diagonal) in zip(np.array_split(np.arange(n_rows), len(scatters)), scatters):
         ax = fig.add_subplot(grid[rows[0]:rows[-1] + 1, n_cols - 1])
@@ -179,13 +169,13 @@ def _residuals_figure(results: Results) -> Figure:
     departs from the data.
     """
     by_frame = _residuals(results)
-    fig = _figure((10.0, 4.0))
+    fig = figure((10.0, 4.0))
     hist_ax, frame_ax = fig.subplots(1, 2)
     chi2 = results.fit.get("reduced_chi2")
     title = "reduced χ² = " + ("n/a" if chi2 is None else f"{float(chi2):.4g}")
     if not by_frame:
         for ax in (hist_ax, frame_ax):
-            _note(ax, "no observed pixel in the fit")
+            note(ax, "no observed pixel in the fit")
         fig.suptitle(title)
         return fig
 
@@ -225,7 +215,7 @@ def _kinetics_figure(results: Results) -> Figure:
     synthetic data; the grey band is the concentration range seen in the data (the curves are extrapolated
     outside it).
     """
-    fig = _figure((10.0, 4.0))
+    fig = figure((10.0, 4.0))
     j0_ax, mu_ax = fig.subplots(1, 2)
     curves = [("fitted", results.params, "-")]
     if results.truth is not None:
@@ -266,7 +256,7 @@ def _theta_sd_figure(results: Results, shown: Sequence[str]) -> Optional[Figure]
     shown = [n for n in shown if u is not None and n in u.theta_sd and np.any(np.isfinite(u.theta_sd[n]))]
     if not shown:
         return None
-    fig = _figure((2.6 * len(shown) + 1.0, 5.0))
+    fig = figure((2.6 * len(shown) + 1.0, 5.0))
     axes = np.asarray(fig.subplots(2, len(shown), squeeze=False))
     thetas = np.concatenate([results.particles[n].theta[results.particles[n].mask] for n in shown])
     sds = np.concatenate([u.theta_sd[n][results.particles[n].mask] for n in shown])
@@ -274,8 +264,8 @@ def _theta_sd_figure(results: Results, shown: Sequence[str]) -> Optional[Figure]
     s_high = float(np.percentile(sds, 99))
     for j, name in enumerate(shown):
         p = results.particles[name]
-        im_t = _show_map(axes[0, j], p.theta, p.mask, _THETA_CMAP, t_low, t_high)
-        im_s = _show_map(axes[1, j], u.theta_sd[name], p.mask, _CONCENTRATION_CMAP, 0.0, s_high)
+        im_t = show_map(axes[0, j], p.theta, p.mask, _THETA_CMAP, t_low, t_high)
+        im_s = show_map(axes[1, j], u.theta_sd[name], p.mask, _CONCENTRATION_CMAP, 0.0, s_high)
         axes[0, j].set_title(name, fontsize=8)
     axes[0, 0].set_ylabel("theta")
     axes[1, 0].set_ylabel("sd of theta")
@@ -288,13 +278,13 @@ def _history_figure(history: Mapping[str, np.ndarray]) -> Figure:
     """Loss and gradient norm (of the optimiser's scaled objective) per iteration: a converged fit flattens
     out in the loss and drops in the gradient norm; a loss still falling at the end calls for more iterations.
     """
-    fig = _figure((10.0, 3.6))
+    fig = figure((10.0, 3.6))
     loss_ax, grad_ax = fig.subplots(1, 2)
     iteration = np.asarray(history.get("iteration", []))
     for ax, key, label in ((loss_ax, "loss", "loss"), (grad_ax, "grad_norm", "gradient norm (optimiser scale)")):
         values = np.asarray(history.get(key, []), dtype=float)
         if iteration.size == 0 or values.size != iteration.size:
-            _note(ax, "no iterations recorded")
+            note(ax, "no iterations recorded")
             continue
         ax.plot(iteration, values, ".-")
         if np.all(values > 0):
@@ -309,15 +299,15 @@ def _correlation_scatter(ax, x_maps: Mapping[str, np.ndarray], y_maps: Mapping[s
                          masks: Mapping[str, np.ndarray], x_label: str, diagonal: bool) -> None:
     """Pooled scatter of ``y_maps`` against ``x_maps`` with each particle's mean removed, titled with the
     Pearson r with and without mean removal; ``diagonal`` adds the line y = x."""
-    x, y = _pooled(x_maps, y_maps, masks, remove_mean=True)
-    raw = _pearson(*_pooled(x_maps, y_maps, masks, remove_mean=False))
+    x, y = pooled(x_maps, y_maps, masks, remove_mean=True)
+    raw = pearson(*pooled(x_maps, y_maps, masks, remove_mean=False))
     ax.scatter(x, y, s=4, alpha=0.4, linewidths=0)
     if diagonal and x.size:
         ends = [min(x.min(), y.min()), max(x.max(), y.max())]
         ax.plot(ends, ends, "k--", lw=1)
     ax.set_xlabel(f"{x_label} − particle mean")
     ax.set_ylabel(r"fitted $\theta$ − particle mean")
-    ax.set_title(f"r = {_pearson(x, y):.3f} (particle means removed)\nraw r = {raw:.3f}; "
+    ax.set_title(f"r = {pearson(x, y):.3f} (particle means removed)\nraw r = {raw:.3f}; "
                  f"{x.size} pixels, {len(masks)} particles", fontsize=9)
 
 
@@ -372,17 +362,8 @@ def _uncertainty_lines(u, truth: Optional[Params]) -> List[str]:
     a = u.attrs
     lines = [f"uncertainty (Laplace approximation at the optimum; {100 * float(a['level']):.0f}% intervals; "
              f"{int(a['n_hessp'])} Hessian-vector products, {float(a['wall_time']):.3g} s)"]
-    true_values = truth.values() if truth is not None else {}
-    for i, name in enumerate(u.free):
-        if not np.isfinite(u.sd[i]):
-            lines.append(f"  {name:<8}{u.value[i]:>14.6g}   not determined by these data")
-            continue
-        line = f"  {name:<8}{u.value[i]:>14.6g} +- {u.sd[i]:<10.3g} [{u.lower[i]:.6g}, {u.upper[i]:.6g}]"
-        if name in true_values:
-            inside = u.lower[i] <= true_values[name] <= u.upper[i]
-            line += f"  truth {'inside' if inside else 'OUTSIDE'}"
-        lines.append(line)
-    lines += [f"  {text}" for text in u.undetermined]
+    lines += _interval_lines(u, truth)
+    lines += [f"  {text}" for text in u.extra.get("undetermined", [])]
     sds = np.concatenate([m[np.isfinite(m)] for m in u.theta_sd.values()] or [np.zeros(0)])
     if sds.size:
         lines.append(f"  theta sd: median {np.median(sds):.3g} (5th-95th percentile {np.percentile(sds, 5):.3g}-"
@@ -393,14 +374,23 @@ def _uncertainty_lines(u, truth: Optional[Params]) -> List[str]:
 
 def _bootstrap_lines(u, truth: Optional[Params]) -> List[str]:
     a = u.attrs
-    failed = u.extra.get("failed", [])
     lines = [f"uncertainty (parametric bootstrap: {int(a['n_replicates'])} refits of data simulated at the estimate, "
-             f"{len(failed)} failed; {100 * float(a['level']):.0f}% intervals ({a['method']}); "
+             f"{len(u.extra.get('failed', []))} failed; {100 * float(a['level']):.0f}% intervals ({a['method']}); "
              f"{float(a['wall_time']):.3g} s)"]
+    return lines + _interval_lines(u, truth, [f"  bias-corrected value {v:.6g}" for v in u.extra["corrected"]])
+
+
+def _interval_lines(u, truth: Optional[Params], notes: Optional[Sequence[str]] = None) -> List[str]:
+    """One line per free global: value +- sd [interval] (``notes`` after it) and, with a truth, whether
+    the interval holds it."""
     true_values = truth.values() if truth is not None else {}
+    lines = []
     for i, name in enumerate(u.free):
-        line = (f"  {name:<8}{u.value[i]:>14.6g} +- {u.sd[i]:<10.3g} [{u.lower[i]:.6g}, {u.upper[i]:.6g}]  "
-                f"bias-corrected value {u.extra['corrected'][i]:.6g}")
+        if not np.isfinite(u.sd[i]):
+            lines.append(f"  {name:<8}{u.values[i]:>14.6g}   not determined by these data")
+            continue
+        line = f"  {name:<8}{u.values[i]:>14.6g} +- {u.sd[i]:<10.3g} [{u.lower[i]:.6g}, {u.upper[i]:.6g}]"
+        line += notes[i] if notes else ""
         if name in true_values:
             inside = u.lower[i] <= true_values[name] <= u.upper[i]
             line += f"  truth {'inside' if inside else 'OUTSIDE'}"
@@ -409,11 +399,10 @@ def _bootstrap_lines(u, truth: Optional[Params]) -> List[str]:
 
 
 def _parameter_table(params: Params, truth: Optional[Params], free: Sequence[str]) -> List[str]:
-    """One line per global: value, free mark and, with a truth, the true value and the relative error
-    (absolute error where the truth is 0). Legendre coefficients one set lacks count as 0."""
+    """One line per global: value, free mark and, with a truth, the true value and the error
+    (:func:`~pixelkinetics.kinetics.truth.format_error`). Legendre coefficients one set lacks count as 0."""
     values = params.values()
-    true_values = truth.values() if truth is not None else {}
-    names = list(values) + [n for n in true_values if n not in values]
+    names = list(values) + [n for n in (truth.values() if truth is not None else {}) if n not in values]
     header = f"  {'name':<8}{'value':>14}  "
     if truth is not None:
         header += f"{'truth':>14}  {'error':>16}"
@@ -422,9 +411,8 @@ def _parameter_table(params: Params, truth: Optional[Params], free: Sequence[str
         value = values.get(name, 0.0)
         line = f"  {name:<8}{value:>14.6g}{' *' if name in free else '  '}"
         if truth is not None:
-            true = true_values.get(name, 0.0)
-            error = f"{100 * (value - true) / abs(true):+.3g}%" if true != 0 else f"{value - true:+.3g} (abs)"
-            line += f"{true:>14.6g}  {error:>16}"
+            true = true_value(truth, name)
+            line += f"{true:>14.6g}  {format_error(value, true):>16}"
         lines.append(line)
     return lines
 
@@ -436,27 +424,7 @@ def _correlation_line(label: str, a, b, masks) -> str:
 
 
 # -- helpers ----------------------------------------------------------------------------------------------
-def _figure(size: Tuple[float, float]) -> Figure:
-    """A figure on the Agg canvas, outside pyplot: garbage-collected once dropped, never shown."""
-    fig = Figure(figsize=size, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _show_map(ax, values: np.ndarray, mask: np.ndarray, cmap, low: float, high: float):
-    """An (H, W) map with everything off the mask blanked; returns the image for a colour bar."""
-    image = ax.imshow(np.where(mask, values, np.nan), cmap=cmap, vmin=low, vmax=high, interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    return image
-
-
-def _note(ax, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
-    ax.set_axis_off()
-
-
-def _largest(particles: Mapping[str, ParticleFit], count: int) -> List[str]:
+def _largest(particles: Mapping[str, FittedMovie], count: int) -> List[str]:
     """Names of the ``count`` particles with the most mask pixels; ties keep the given order."""
     return sorted(particles, key=lambda name: -int(particles[name].mask.sum()))[:count]
 
@@ -466,17 +434,12 @@ def _frame_indices(n_frames: int) -> List[int]:
     return sorted({int(round(f)) for f in np.linspace(0, n_frames - 1, min(n_frames, MAX_FRAMES))})
 
 
-def _safe_name(name: str) -> str:
-    """A particle name usable in a file name."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
-
-
 def _residuals(results: Results) -> Dict[int, Tuple[np.ndarray, np.ndarray]]:
     """fitted - observed and the noise level at every observed pixel in the misfit, pooled over particles
     and keyed by frame index: frames >= 1, and frame 0 when ``fit["fit_initial"]``. The noise level is the
     particle's per-pixel sigma when it has one, else ``fit["sigma"]``."""
     sigma = float(results.fit["sigma"])
-    first = 0 if results.fit.get("fit_initial", False) else 1
+    first = first_fitted_frame(bool(results.fit.get("fit_initial", False)))
     diffs: Dict[int, List[np.ndarray]] = {}
     noise: Dict[int, List[np.ndarray]] = {}
     for p in results.particles.values():
@@ -498,34 +461,3 @@ def _observed_range(results: Results) -> Optional[Tuple[float, float]]:
         return None
     low, high = np.percentile(values, [1.0, 99.0])
     return float(low), float(high)
-
-
-def _pooled(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], masks: Mapping[str, np.ndarray],
-            remove_mean: bool) -> Tuple[np.ndarray, np.ndarray]:
-    """Values of two map sets at the mask pixels where both are finite, pooled over the particles of
-    ``masks``; ``remove_mean`` takes each particle's mean off both."""
-    xs, ys = [np.empty(0)], [np.empty(0)]
-    for name, mask in masks.items():
-        for maps in (a, b):
-            if name not in maps:
-                raise KeyError(f"no map for particle {name!r}")
-        mask = np.asarray(mask, dtype=bool)
-        x, y = np.asarray(a[name], dtype=float)[mask], np.asarray(b[name], dtype=float)[mask]
-        ok = np.isfinite(x) & np.isfinite(y)
-        x, y = x[ok], y[ok]
-        if remove_mean and x.size:
-            x, y = x - x.mean(), y - y.mean()
-        xs.append(x)
-        ys.append(y)
-    return np.concatenate(xs), np.concatenate(ys)
-
-
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    """Pearson correlation; NaN for fewer than two points or a constant side."""
-    if x.size < 2:
-        return float("nan")
-    dx, dy = x - x.mean(), y - y.mean()
-    denominator = np.sqrt(np.sum(dx * dx) * np.sum(dy * dy))
-    if denominator == 0:
-        return float("nan")
-    return float(np.clip(np.sum(dx * dy) / denominator, -1.0, 1.0))

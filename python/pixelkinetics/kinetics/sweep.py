@@ -33,10 +33,12 @@ stored with its error and the others go on; ``resume`` skips the runs already st
 """
 from __future__ import annotations
 
+import csv
 import dataclasses
 import functools
 import itertools
 import json
+import logging
 import os
 import socket
 import time
@@ -47,8 +49,19 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import h5py
 import numpy as np
 
-from .fit import read_toml
-from .io import atomic_file, atomic_h5
+from ..floor.hdf5 import atomic_file, atomic_h5, read_tree, write_tree
+from ..floor.parallel import agree, on_root, processes, rank_of, size_of
+from ..floor.progress import progress as progress_bar
+from ..floor.toml import read_toml
+from .comparison import model_config
+from .config import FitConfig
+from .files import load_movies, load_truth
+from .fit import fit
+from .params import Params
+from .results import as_estimate
+from .truth import parameter_error, theta_correlation, true_value
+
+logger = logging.getLogger(__name__)
 
 TASKS = ("fit", "evaluate")
 _DATA_KEYS = ("particles", "noise", "seed", "file")
@@ -98,9 +111,6 @@ def _flatten(table: Mapping, prefix: str = "") -> Dict[str, Any]:
 
 
 def _check_key(key: str, where: str) -> None:
-    from .fit import FitConfig
-    from .params import Params
-
     section, _, name = key.partition(".")
     known = {"model": {f.name for f in dataclasses.fields(Params)} | {"b_order"},
              "fit": {f.name for f in dataclasses.fields(FitConfig)} - {"initial"},
@@ -148,9 +158,6 @@ def _check_name(name: str, where: str) -> None:
 
 def _config_tables(base: Mapping[str, Any], settings: Mapping[str, Any], where: str) -> Dict[str, Any]:
     """The fit config tables of a run: the base tables with its settings applied, validated."""
-    from .fit import FitConfig
-    from .uncertainty import model_config
-
     flat = {**_flatten(base), **{k: v for k, v in settings.items() if not k.startswith("data.")}}
     order = flat.pop("model.b_order", None)
     if "data.noise" in settings and "fit.sigma" not in flat and "solver.sigma" not in flat:
@@ -247,8 +254,6 @@ def load_sweep(path: "str | os.PathLike", output: Optional[str] = None) -> Sweep
 # -- one run -------------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=4)
 def _movies(path: str, mtime: float):
-    from .io import load_movies
-
     return load_movies(path)
 
 
@@ -276,10 +281,6 @@ def _task_movies(task: Task):
 
 
 def _fit_record(task: Task, movies) -> Dict[str, Any]:
-    from .fit import FitConfig, fit
-    from .io import load_truth
-    from .report import theta_correlation
-
     config = FitConfig.from_dict(task.config, where=f"run {task.name!r}")
     result = fit(movies, config, progress=False)
     values = result.params.values()
@@ -296,25 +297,22 @@ def _fit_record(task: Task, movies) -> Dict[str, Any]:
         if masks:
             record["theta_corr"] = theta_correlation(result.theta, true_theta, masks, remove_mean=True)
         for name in config.free:
-            t = true_params.values().get(name, 0.0)
-            record[f"error.{name}"] = (values[name] - t) / t if t != 0 else values[name] - t
+            record[f"error.{name}"] = parameter_error(values[name], true_value(true_params, name))[0]
     return record
 
 
 def _evaluate_record(task: Task, movies) -> Dict[str, Any]:
     """Loss and gradient of one solver variant at the point: time, Newton iterations, and the adjoint
     gradient checked against a central difference of the same variant's loss."""
-    from .fit import FitConfig
-    from .io import load_results
-
     config = FitConfig.from_dict(task.config, where=f"run {task.name!r}")
     problem = config.problem(movies, newton_budget=0.0)  # no work limit: every variant runs to the end
     params, theta, c0 = config.initial, None, None
     if task.point is not None:
-        results = load_results(task.point)
-        params = results.params
-        theta = {m.name: results.particles[m.name].theta for m in movies}
-        c0 = {m.name: results.particles[m.name].c0 for m in movies}
+        point = as_estimate(task.point)
+        point.check(movies, where=task.point)
+        params = point.params
+        theta = {m.name: point.theta[m.name] for m in movies}
+        c0 = {m.name: point.c0[m.name] for m in movies}
     thetas = problem.theta_vectors(theta)
     c0s = problem.c0_vectors(c0) if c0 is not None else problem.initial_states()
     times, e = [], None
@@ -362,7 +360,9 @@ def execute(task: Task) -> Dict[str, Any]:
 
 # -- the results file ----------------------------------------------------------------------------------
 def _store(path: str, sweep: Sweep, record: Mapping[str, Any]) -> None:
-    """Add one run to the sweep results file, in a copy renamed over it."""
+    """Add one run to the sweep results file, in a copy renamed over it. The file is the sweep's checkpoint:
+    runs are stored as trees (:func:`~pixelkinetics.floor.hdf5.write_tree`), the format of every checkpoint,
+    each with the ``spec`` that identifies its outcome."""
     fresh = not os.path.exists(path)
     with atomic_h5(path, update=not fresh) as f:
         if fresh:
@@ -374,37 +374,20 @@ def _store(path: str, sweep: Sweep, record: Mapping[str, Any]) -> None:
         runs = f.require_group("runs")
         if record["name"] in runs:
             del runs[record["name"]]
-        g = runs.create_group(record["name"])
-        for key, value in record.items():
-            if key == "theta":
-                for particle, t in value.items():
-                    g.create_dataset(f"theta/{particle}", data=t, compression="gzip")
-            elif isinstance(value, np.ndarray):
-                g.create_dataset(key, data=value)
-            elif isinstance(value, (bool, np.bool_)):
-                g.attrs[key] = int(value)
-            else:
-                g.attrs[key] = value
+        write_tree(runs.create_group(record["name"]),
+                   {k: int(v) if isinstance(v, (bool, np.bool_)) else v for k, v in record.items()})
 
 
 def read_runs(path: "str | os.PathLike") -> Dict[str, Dict[str, Any]]:
-    """{run name: its stored scalars (and ``grad`` for evaluate runs)} of a sweep results file."""
+    """{run name: what was stored of it (scalars, ``theta`` maps of fits, ``grad`` of evaluations)} of a
+    sweep results file."""
     path = os.fspath(path)
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
         raise ValueError(f"{path}: not a readable sweep results file ({exc})") from None
     with f:
-        if "runs" not in f:
-            return {}
-        out = {}
-        for name, g in f["runs"].items():
-            r = {k: (v.decode() if isinstance(v, bytes) else v.item() if hasattr(v, "item") else v)
-                 for k, v in g.attrs.items()}
-            if "grad" in g:
-                r["grad"] = g["grad"][()]
-            out[name] = r
-        return out
+        return {name: read_tree(g) for name, g in f["runs"].items()} if "runs" in f else {}
 
 
 # -- running -------------------------------------------------------------------------------------------
@@ -413,6 +396,13 @@ class SweepOutcome:
     records: Dict[str, Dict[str, Any]]  #: every stored run, by name
     ran: List[str]                      #: the runs this call ran
     skipped: List[str]                  #: the runs found stored and not run again
+    rows: List[Dict[str, Any]] = field(default_factory=list)  #: the summary table (:func:`summary_rows`)
+    output: Optional[str] = None        #: the sweep results file
+    csv: Optional[str] = None           #: where the summary table was written
+
+    @property
+    def n_failed(self) -> int:
+        return sum(r["status"] != "ok" for r in self.rows)
 
 
 def _plan(sweep: Sweep, resume: bool, retry_failed: bool):
@@ -439,24 +429,17 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, retry_failed: bool = False,
     out tasks to the other ranks through mpi4py.futures and returns the outcome, the other ranks return
     None. ``resume`` skips runs already stored with the same settings (failed ones too, unless
     ``retry_failed``)."""
-    from .parallel import on_root, rank_of, size_of
-
     root = rank_of(comm) == 0
     todo, skipped = on_root(comm, lambda: _plan(sweep, resume, retry_failed))
-
-    bar = None
-    if root and progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(todo), desc="sweep", unit="run", dynamic_ncols=True)
+    bar = progress_bar(len(todo), "sweep", "run", show=root and progress)
     failed = 0
 
     def finished(record):
         nonlocal failed
         _store(sweep.output, sweep, record)
         failed += record["status"] != "ok"
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(last=record["name"], failed=failed, refresh=False)
+        bar.update(1)
+        bar.set_postfix(last=record["name"], failed=failed, refresh=False)
 
     try:
         if size_of(comm) > 1:
@@ -482,11 +465,12 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, retry_failed: bool = False,
             for task in todo:
                 finished(execute(task))
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     if not root:
         return None
-    return SweepOutcome(read_runs(sweep.output), [t.name for t in todo], skipped)
+    records = read_runs(sweep.output)
+    return SweepOutcome(records, [t.name for t in todo], skipped,
+                        summary_rows(records, sweep.kind, sweep.reference, [t.name for t in sweep.tasks]))
 
 
 # -- the summary ---------------------------------------------------------------------------------------
@@ -543,11 +527,37 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> List[str]:
 
 
 def write_csv(path: "str | os.PathLike", rows: Sequence[Mapping[str, Any]]) -> None:
-    import csv
-
+    """The summary rows as a CSV table (atomically)."""
     columns = list(dict.fromkeys(k for r in rows for k in r))
     with atomic_file(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         for r in rows:
             writer.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
+
+
+# -- the workflow ----------------------------------------------------------------------------------------
+def sweep(path: "str | os.PathLike", *, output: "Optional[str | os.PathLike]" = None, resume: bool = False,
+          retry_failed: bool = False, csv_path: "Optional[str | os.PathLike]" = None, progress: bool = True,
+          comm=None) -> Optional[SweepOutcome]:
+    """Run a sweep file (``pixelkinetics sweep``): every run stored in the sweep results file as it finishes
+    (``output``, default: the file's own ``output`` or its name with .h5), then the summary table written as
+    CSV (``csv_path``, default: the output's name with .csv). Under MPI (``comm`` of size > 1) rank 0 hands
+    out the runs and returns the outcome; the other ranks compute and return None."""
+    plan = agree(comm, lambda: load_sweep(path, None if output is None else os.fspath(output)))
+    workers = processes(comm) if size_of(comm) == 1 else f"{size_of(comm) - 1} worker ranks"
+    logger.info(f"{plan.path} -> {plan.output}: {len(plan.tasks)} {plan.kind} runs ({workers})")
+    outcome = run_sweep(plan, resume=resume, retry_failed=retry_failed, comm=comm, progress=progress)
+    if outcome is None:  # a worker rank
+        return None
+    outcome.output = plan.output
+    outcome.csv = os.fspath(csv_path) if csv_path is not None else os.path.splitext(plan.output)[0] + ".csv"
+    write_csv(outcome.csv, outcome.rows)
+    return outcome
+
+
+def sweep_summary(path: "str | os.PathLike", output: "Optional[str | os.PathLike]" = None) -> List[Dict[str, Any]]:
+    """The summary rows of the runs a sweep has stored so far, running nothing."""
+    plan = load_sweep(path, None if output is None else os.fspath(output))
+    records = read_runs(plan.output) if os.path.exists(plan.output) else {}
+    return summary_rows(records, plan.kind, plan.reference, [t.name for t in plan.tasks])

@@ -1,4 +1,4 @@
-#include "particle.hpp"
+#include "movie.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -12,7 +12,7 @@ Driving parse_driving(const std::string& name) {
   throw std::invalid_argument("driving must be 'rate' or 'potential', got '" + name + "'");
 }
 
-Particle::Particle(std::string name_, Grid grid_, Eigen::VectorXd site_weight_, Eigen::VectorXd c0_,
+Movie::Movie(std::string name_, Grid grid_, Eigen::VectorXd site_weight_, Eigen::VectorXd c0_,
                    Eigen::VectorXd frame_times_, Driving driving_, Eigen::VectorXd drive_,
                    Eigen::MatrixXd observed_, Eigen::MatrixXd obs_weight_)
     : name(std::move(name_)),
@@ -80,7 +80,7 @@ Particle::Particle(std::string name_, Grid grid_, Eigen::VectorXd site_weight_, 
   }
 }
 
-void Particle::drive_weights(double t, int& f, double& s) const {
+void Movie::drive_weights(double t, int& f, double& s) const {
   const int T = n_frames();
   s = 0.0;
   if (t <= frame_times[0]) {
@@ -94,18 +94,18 @@ void Particle::drive_weights(double t, int& f, double& s) const {
   }
 }
 
-double Particle::drive_at(double t) const {
+double Movie::drive_at(double t) const {
   int f = 0;
   double s = 0.0;
   drive_weights(t, f, s);
   return s == 0.0 ? drive[f] : (1.0 - s) * drive[f] + s * drive[f + 1];
 }
 
-Particle Particle::with_initial_state(const Eigen::VectorXd& c0_new) const {
+Movie Movie::with_initial_state(const Eigen::VectorXd& c0_new) const {
   Eigen::VectorXd new_drive = drive;
   if (driving == Driving::Rate && c0_new.size() == site_weight.size()) new_drive[0] = site_weight.dot(c0_new) / weight_sum;
   // The constructor validates the new state (size, strictly inside (0, 1)).
-  return Particle(name, grid, site_weight, c0_new, frame_times, driving, new_drive, observed, obs_weight);
+  return Movie(name, grid, site_weight, c0_new, frame_times, driving, new_drive, observed, obs_weight);
 }
 
 }  // namespace pixelkinetics

@@ -17,7 +17,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _core
+from .. import _core
 
 #: Environment variables that MPI launchers (MPICH/Hydra, Open MPI, PMIx, Slurm's PMI) set in every rank.
 _LAUNCHER_VARIABLES = ("PMI_SIZE", "PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
@@ -41,6 +41,12 @@ def world():
         raise RuntimeError("started by an MPI launcher but mpi4py is not installed: "
                            "pip install 'pixelkinetics[mpi]'") from None
     return MPI.COMM_WORLD
+
+
+def processes(comm) -> str:
+    """The processes of a run, as its first line says them: "2 thread(s)" or "4 MPI ranks x 2 thread(s)"."""
+    threads = f"{_core.num_threads()} thread(s)"
+    return threads if size_of(comm) == 1 else f"{size_of(comm)} MPI ranks x {threads}"
 
 
 def rank_of(comm) -> int:

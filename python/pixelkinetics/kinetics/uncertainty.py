@@ -28,6 +28,8 @@ row of the arrow.
 """
 from __future__ import annotations
 
+import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
@@ -35,11 +37,18 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 from scipy import linalg, stats
 
-from .fit import POSITIVE, UNIT_INTERVAL, FitConfig, ParameterSpace, count_observations
+from ..floor.parallel import on_root, rank_of
+from ..floor.progress import progress as progress_bar
+from .config import FitConfig
+from .coordinates import FitCoordinates, label
+from .files import read_data
 from .movie import Movie
-from .parallel import rank_of
-from .params import Params
-from .problem import EPS, Problem
+from .observations import EPS, count_observations
+from .params import CURVE_GRID, CURVES, Params
+from .problem import Problem
+from .results import INTERVAL_KINDS, Uncertainty, add_intervals, as_estimate, curve_table
+
+logger = logging.getLogger(__name__)
 
 #: Width of the uniform prior of each free global in the fit's coordinates, for the model evidence
 #: (it cancels between models with the same free set and charges each extra coefficient its Occam factor).
@@ -47,11 +56,6 @@ PRIOR_WIDTH = 10.0
 #: A combination of globals counts as undetermined when its curvature, relative to that of its
 #: members alone, is below this.
 NULL_TOL = 1e-6
-
-
-def _coordinate(name: str) -> str:
-    """The fit coordinate of a global, as it is printed."""
-    return f"ln {name}" if name in POSITIVE else f"logit {name}" if name in UNIT_INTERVAL else name
 
 
 @dataclass
@@ -67,7 +71,7 @@ class Combination:
             if abs(c) < 1e-3:
                 continue
             mag = "" if np.isclose(abs(c), 1.0) else f"{abs(c):.3g} "
-            terms.append(("- " if c < 0 else "+ ") + mag + _coordinate(name))
+            terms.append(("- " if c < 0 else "+ ") + mag + label(name))
         text = " ".join(terms)
         return text[2:] if text.startswith("+ ") else "-" + text[1:]
 
@@ -116,35 +120,37 @@ class Posterior:
         in z, so that every global of the curve counts (the logistic j0_s and j0_c as well as k0 and the
         Legendre coefficients, in which the curves are linear)."""
         c = np.asarray(c, float)
-
-        def value(params: Params) -> np.ndarray:
-            return np.log(params.k0 * params.j0(c)) if curve == "ln_j0" else params.mu_h(c)
-
+        coordinates = FitCoordinates(self.free)
+        z = coordinates.z(self.params)
         out = np.zeros((c.size, len(self.free)))
-        for i, name in enumerate(self.free):
-            z = ParameterSpace._forward(name, float(self.values[i]))
-            h = 1e-6 * max(1.0, abs(z))
-            moved = [self.params.replace(**{name: ParameterSpace._inverse(name, z + s)[0]}) for s in (h, -h)]
-            out[:, i] = (value(moved[0]) - value(moved[1])) / (2 * h)
+        for i in range(len(self.free)):
+            h = np.zeros_like(z)
+            h[i] = 1e-6 * max(1.0, abs(z[i]))
+            ends = [coordinates.params(self.params, z + s).curve(curve, c) for s in (h, -h)]
+            out[:, i] = (ends[0] - ends[1]) / (2 * h[i])
         return out
 
     def curves(self, c: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
         """j0(c) (with k0: the rate scale of an average pixel) and mu_h(c) with their bands at ``level``."""
-        c = np.linspace(0.02, 0.98, 97) if c is None else np.asarray(c, float)
+        c = CURVE_GRID if c is None else np.asarray(c, float)
         q = stats.norm.ppf(0.5 + self.level / 2)
-        out = {"c": c}
-        for curve in ("ln_j0", "mu_h"):
+        mid = np.array([self.params.curve(curve, c) for curve in CURVES])
+        sd = np.empty_like(mid)
+        for k, curve in enumerate(CURVES):
             g = self._gradient(c, curve)
-            sd = np.sqrt(np.maximum(np.einsum("ni,ij,nj->n", g, self.covariance, g), 0.0))
+            sd[k] = np.sqrt(np.maximum(np.einsum("ni,ij,nj->n", g, self.covariance, g), 0.0))
             if np.any(~self.determined & np.any(g != 0, axis=0)):
-                sd = np.full_like(sd, np.inf)
-            if curve == "ln_j0":
-                mid = np.log(self.params.k0 * self.params.j0(c))
-                out.update(j0=np.exp(mid), j0_lower=np.exp(mid - q * sd), j0_upper=np.exp(mid + q * sd))
-            else:
-                mid = self.params.mu_h(c)
-                out.update(mu_h=mid, mu_h_lower=mid - q * sd, mu_h_upper=mid + q * sd)
-        return out
+                sd[k] = np.inf
+        return curve_table(c, mid, mid - q * sd, mid + q * sd)
+
+    def to_uncertainty(self) -> Uncertainty:
+        """What the results file keeps of it (``/uncertainty`` and the sd maps)."""
+        return Uncertainty(
+            "uncertainty", list(self.free), self.values, self.sd, self.lower, self.upper, self.covariance,
+            self.curves(), attrs={k: getattr(self, k) for k in INTERVAL_KINDS["uncertainty"]["attrs"]},
+            extra=dict(precision=self.precision, eigenvalues=self.eigenvalues, determined=self.determined,
+                       undetermined=[c.describe() for c in self.undetermined]),
+            theta_sd=self.theta_sd, c0_sd=self.c0_sd)
 
     def summary(self) -> List[str]:
         lines = [f"Laplace approximation: {self.n_hessp} Hessian-vector products ({self.time_hessp:.1f} s), "
@@ -173,9 +179,8 @@ class _Blocks:
         names = params.names()
         self.names = names
         self.free = [n for n in names if n in config.free]
-        values = params.values()
-        self.jac = np.array([ParameterSpace._inverse(n, ParameterSpace._forward(n, values[n]))[1]
-                             for n in self.free])
+        coordinates = FitCoordinates(self.free)
+        self.jac = coordinates.jacobian(coordinates.z(params))
         self.sizes = [m.n_sites for m in problem.movies]
         self.kinds = (["theta"] if config.fit_theta else []) + (["c0"] if config.fit_initial else [])
         self.dims = [len(self.kinds) * n for n in self.sizes]
@@ -204,11 +209,7 @@ class _Blocks:
 
     def _assemble(self, progress: bool) -> None:
         nf, dims = len(self.free), self.dims
-        total = nf + max(dims, default=0)
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=total, desc="uncertainty", unit="Hv", dynamic_ncols=True)
+        bar = progress_bar(nf + max(dims, default=0), "uncertainty", "Hv", show=progress)
         self.H_gg = np.zeros((nf, nf))
         self.H_pg = [np.zeros((d, nf)) for d in dims]
         self.H_pp = [np.zeros((d, d)) for d in dims]
@@ -217,8 +218,7 @@ class _Blocks:
             self.H_gg[:, i] = g
             for k, p in enumerate(pix):
                 self.H_pg[k][:, i] = p
-            if bar is not None:
-                bar.update(1)
+            bar.update(1)
         # Unit vectors of every particle's pixel unknowns at once: particles share no pixel, so one product
         # gives one column of every particle block (its globals part sums over particles and is not used).
         for j in range(max(dims, default=0)):
@@ -227,23 +227,23 @@ class _Blocks:
             for k, p in enumerate(pix):
                 if j < dims[k]:
                     self.H_pp[k][:, j] = p
-            if bar is not None:
-                bar.update(1)
-        if bar is not None:
-            bar.close()
+            bar.update(1)
+        bar.close()
         self.H_gg = 0.5 * (self.H_gg + self.H_gg.T)
         self.asymmetry = max([0.0] + [float(np.abs(h - h.T).max() / max(np.abs(h).max(), 1e-300))
                                       for h in self.H_pp if h.size])
         self.H_pp = [0.5 * (h + h.T) for h in self.H_pp]
 
 
-def laplace(movies: Sequence[Movie], config: FitConfig, params: Params, theta: Dict[str, np.ndarray],
-            c0: Optional[Dict[str, np.ndarray]] = None, *, level: float = 0.95, progress: bool = False,
+def laplace(movies: Sequence[Movie], estimate, *, level: float = 0.95, progress: bool = False,
             null_tol: float = NULL_TOL, comm=None) -> Posterior:
-    """The Laplace approximation of the posterior at (params, theta maps, c^0 maps), normally a fitted
-    optimum (:func:`from_fit`), with the free set and numerics of ``config``; ``comm`` shares the particles
-    over MPI ranks as in :func:`pixelkinetics.fit.fit`."""
+    """The Laplace approximation of the posterior at an estimate (an :class:`Estimate` or anything
+    :func:`~pixelkinetics.kinetics.results.as_estimate` takes: normally a fitted optimum, but any point
+    will do), with its free set and numerics; ``comm`` shares the particles over MPI ranks as in
+    :func:`pixelkinetics.fit`."""
     t_start = time.perf_counter()
+    estimate = as_estimate(estimate)
+    config, params, theta, c0 = estimate.config, estimate.params, estimate.theta, estimate.c0
     movies = list(movies)
     problem = config.problem(movies, comm)
     progress = progress and rank_of(comm) == 0
@@ -335,14 +335,13 @@ def laplace(movies: Sequence[Movie], config: FitConfig, params: Params, theta: D
         theta_sd[m.name] = problem.to_map(m, sd[:n]) if config.fit_theta else problem.to_map(m, np.full(n, np.nan))
         c0_sd[m.name] = problem.to_map(m, sd[-n:]) if config.fit_initial else problem.to_map(m, np.full(n, np.nan))
 
-    values = params.values()
-    raw = np.array([values[n] for n in blocks.free])
-    z = np.array([ParameterSpace._forward(n, values[n]) for n in blocks.free])
+    coordinates = FitCoordinates(blocks.free)
+    z = coordinates.z(params)
+    raw = coordinates.raw(z)
     sd_z = np.sqrt(np.maximum(np.diag(cov), 0.0))
     sd_raw = np.where(loose, np.inf, sd_z * blocks.jac)
     q = stats.norm.ppf(0.5 + level / 2)
-    lower = np.array([ParameterSpace._inverse(n, z[i] - q * sd_z[i])[0] for i, n in enumerate(blocks.free)])
-    upper = np.array([ParameterSpace._inverse(n, z[i] + q * sd_z[i])[0] for i, n in enumerate(blocks.free)])
+    lower, upper = coordinates.raw(z - q * sd_z), coordinates.raw(z + q * sd_z)
     lower[loose], upper[loose] = -np.inf, np.inf
 
     n_obs = count_observations(movies, config.fit_initial)
@@ -368,72 +367,24 @@ def laplace(movies: Sequence[Movie], config: FitConfig, params: Params, theta: D
     )
 
 
-def from_fit(movies: Sequence[Movie], result, **kwargs) -> Posterior:
-    """The Laplace approximation at a :class:`pixelkinetics.fit.FitResult`."""
-    return laplace(movies, result.config, result.params, result.theta, result.c0, **kwargs)
 
 
-# -- model comparison ------------------------------------------------------------------------------------
-@dataclass
-class ModelScore:
-    """One candidate model of :func:`compare_models`, fitted and scored."""
+def uq(data, estimate, *, level: float = 0.95, free: Optional[Sequence[str]] = None,
+       output: "Optional[str | os.PathLike]" = None, progress: bool = True, comm=None) -> Posterior:
+    """Error bars of a fit (``pixelkinetics uq``): the Laplace approximation at the estimate.
 
-    j0_base: str
-    order: int                 #: Legendre order Mb of the ln j0 correction (b1..b_Mb free; b0 stays 0)
-    posterior: Posterior
-    reduced_chi2: float
-    converged: bool
-
-    @property
-    def label(self) -> str:
-        return f"{self.j0_base}, Mb = {self.order}"
-
-
-@dataclass
-class Comparison:
-    """Candidates ranked by their Laplace evidence (the first is preferred)."""
-
-    scores: List[ModelScore]
-
-    @property
-    def preferred(self) -> ModelScore:
-        return self.scores[0]
-
-    def table(self) -> List[str]:
-        best = self.scores[0].posterior.log_evidence
-        lines = [f"{'model':18s} {'ln evidence':>12s} {'delta':>8s} {'BIC':>10s} {'chi2/dof':>9s}  converged"]
-        for s in self.scores:
-            p = s.posterior
-            lines.append(f"{s.label:18s} {p.log_evidence:12.2f} {p.log_evidence - best:8.2f} {p.bic:10.2f} "
-                         f"{s.reduced_chi2:9.4f}  {'yes' if s.converged else 'no'}")
-        lines.append(f"preferred: {self.preferred.label} (largest Laplace evidence)")
-        return lines
-
-
-def model_config(config: FitConfig, j0_base: str, order: int) -> FitConfig:
-    """``config`` with the j0 base and the ln j0 Legendre order changed: b1..b_order free, b0 held at 0
-    (k0 carries the scale), the other free globals as they were."""
-    import dataclasses
-
-    b = [config.initial.b[m] if m < len(config.initial.b) else 0.0 for m in range(order + 1)]
-    initial = config.initial.replace(j0_base=j0_base, b=b)
-    free = [n for n in config.free if not (n[0] == "b" and n[1:].isdigit())] + [f"b{m}" for m in range(1, order + 1)]
-    bounds = {k: v for k, v in config.bounds.items() if k in initial.names()}
-    return dataclasses.replace(config, initial=initial, free=free, bounds=bounds)
-
-
-def compare_models(movies: Sequence[Movie], config: FitConfig, bases: Sequence[str] = ("one", "sqrt", "asym"),
-                   orders: Sequence[int] = (2,), progress: bool = False, level: float = 0.95) -> Comparison:
-    """Fit every (j0 base, Legendre order) model with the settings of ``config`` and rank them by their
-    Laplace evidence (uniform priors of width PRIOR_WIDTH on the free globals in the fit coordinates)."""
-    from .fit import fit
-
-    scores = []
-    for base in bases:
-        for order in orders:
-            cfg = model_config(config, base, int(order))
-            result = fit(movies, cfg, progress=progress)
-            post = from_fit(movies, result, level=level, progress=progress)
-            scores.append(ModelScore(base, int(order), post, result.reduced_chi2, result.success))
-    scores.sort(key=lambda s: -s.posterior.log_evidence)
-    return Comparison(scores)
+    data: the movies that were fitted (a list or the path of a movie file); estimate: the fit (a FitResult,
+    Results, an Estimate or the path of its results file); free: other free globals to assess at the fitted
+    point (an identifiability study; default: the fit's own); output: a results file to which
+    ``/uncertainty`` and the theta_sd and c0_sd maps are added (rank 0 writes); comm: as for
+    :func:`pixelkinetics.fit`.
+    """
+    movies, _ = read_data(data, comm)
+    estimate = as_estimate(estimate)
+    estimate.check(movies, where=os.fspath(output) if output is not None else "the estimate")
+    if free is not None:
+        estimate = estimate.with_free(free)
+    posterior = laplace(movies, estimate, level=level, progress=progress, comm=comm)
+    if output is not None:
+        on_root(comm, lambda: add_intervals(output, posterior.to_uncertainty()))
+    return posterior

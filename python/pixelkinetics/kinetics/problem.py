@@ -7,13 +7,11 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _core
+from .. import _core
+from ..floor.parallel import Shards, agree, fingerprint
 from .movie import Movie
-from .parallel import Shards, agree, fingerprint
+from .observations import BLUR_COPIES, initial_condition, observation_weight, quantile_match, rate_drive, site_weight
 from .params import Params
-
-#: Initial concentrations are clipped into [EPS, 1 - EPS] (MODEL.md section 7).
-EPS = 1e-3
 
 
 @dataclass
@@ -103,60 +101,6 @@ class Linearization:
                               [np.asarray(r["grad_c0"]) for r in results], Problem._sum_stats(results))
 
 
-def initial_condition(movie: Movie, sigma: float = 0.0) -> np.ndarray:
-    """c^0 on the sites: missing first-frame pixels take the observed mean, then clip into (0, 1). Unlinked
-    (quantile-matched) observations give the frame-0 quantiles at levels (k + 1/2) / N instead, drawn in
-    towards their mean so that their variance loses the noise's ``sigma``^2 (the measured distribution is
-    the particles' broadened by the noise)."""
-    c0 = movie.concentration[0][movie.mask].copy()
-    missing = ~np.isfinite(c0)
-    if movie.matching == "quantile":
-        values = np.sort(c0[~missing])
-        c0 = np.interp((np.arange(c0.size) + 0.5) / c0.size, (np.arange(values.size) + 0.5) / values.size, values)
-        variance = c0.var()
-        if variance > 0:
-            c0 = c0.mean() + (c0 - c0.mean()) * np.sqrt(max(variance - sigma ** 2, 0.0) / variance)
-        return np.clip(c0, EPS, 1.0 - EPS)
-    if missing.any():
-        c0[missing] = np.mean(c0[~missing])
-    return np.clip(c0, EPS, 1.0 - EPS)
-
-
-#: noisy copies of each model value in the comparison of snapshot distributions
-BLUR_COPIES = 8
-
-
-def quantile_match(observed: np.ndarray, model: np.ndarray, blur: Optional[np.ndarray] = None):
-    """(targets, weights) per frame and site for unlinked observations ``observed`` (T, N) with NaN where
-    nothing was measured. Without ``blur``, site i of frame f meets the observed quantile at level
-    (r + 1/2) / N, r the rank of model[f, i] in its frame. With ``blur`` (T, N, R), each site stands for
-    R noisy copies model[f, i] + blur[f, i, r]; the N R copies meet the quantiles at levels
-    (r + 1/2) / (N R), and the site's target is the mean over its copies of quantile - blur (the least
-    squares of the copies, up to a constant). Weights are n_f / N (n_f measured values)."""
-    T, N = model.shape
-    copies = model[:, :, None] if blur is None else model[:, :, None] + blur
-    R = copies.shape[2]
-    out = np.zeros((T, N))
-    weight = np.zeros((T, N))
-    levels = (np.arange(N * R) + 0.5) / (N * R)
-    for f in range(T):
-        values = np.sort(observed[f][np.isfinite(observed[f])])
-        if not values.size:
-            continue
-        matched = np.empty(N * R)
-        matched[np.argsort(copies[f].ravel(), kind="stable")] = np.interp(
-            levels, (np.arange(values.size) + 0.5) / values.size, values)
-        shift = matched.reshape(N, R) - copies[f] + model[f][:, None]
-        out[f] = shift.mean(axis=1)
-        weight[f] = values.size / N
-    return out, weight
-
-
-def _weighted_mean(values: np.ndarray, weights: np.ndarray) -> float:
-    ok = np.isfinite(values)
-    return float(np.sum(values[ok] * weights[ok]) / np.sum(weights[ok]))
-
-
 class Problem:
     """Loss of MODEL.md section 7 over any number of particles, each with its own time grid.
 
@@ -165,7 +109,7 @@ class Problem:
     fit_initial: frame 0 enters the loss, for fits in which the initial state c^0 is a parameter (pass it
     as ``c0``; by default every method starts from :func:`initial_condition`); newton_budget: a solve that
     needs more Newton iterations per planned step than this (on average) raises SolverError (0: no limit);
-    comm: an MPI communicator (:func:`pixelkinetics.parallel.world`) over whose ranks the particles are
+    comm: an MPI communicator (:func:`pixelkinetics.floor.parallel.world`) over whose ranks the particles are
     shared; every method is then collective, and returns on every rank what one process would.
     """
 
@@ -189,63 +133,46 @@ class Problem:
         self.settings.lam_0 = float(lam_0)
         self.settings.linear_solver = linear_solver
         self.settings.newton_tol = float(newton_tol)
-        self.settings.misfit_frame0 = bool(fit_initial)
+        self.settings.fit_initial = bool(fit_initial)
         self.settings.newton_budget = float(newton_budget)
         self.settings.validate()
         #: per particle (T, n_sites): the loss weight w_{f,i} of each observation (0 where missing)
-        self.obs_weights: List[np.ndarray] = [self._observation_weight(m) for m in self.movies]
+        self.obs_weights: List[np.ndarray] = [observation_weight(m, self.settings.sigma) for m in self.movies]
         #: the particles' split over the ranks of ``comm`` (None: this process solves all of them)
         self.shards: Optional[Shards] = None
         if comm is not None and comm.Get_size() > 1:
             self.shards = Shards(comm, [m.n_sites for m in self.movies], [m.shape[0] for m in self.movies],
                                  [m.n_sites * max(m.shape[0] - 1, 1) * n_sub for m in self.movies])
         self._h = h
-        #: movies whose observations are matched by quantile at every evaluation (snapshot populations)
-        self._quantile = [k for k, m in enumerate(self.movies) if m.matching == "quantile"]
+        #: snapshot movies, whose observations are matched by quantile at every evaluation
+        self._quantile = [k for k, m in enumerate(self.movies) if m.kind == "snapshot"]
         if self._quantile and self.shards is not None:
             raise ValueError("snapshot (quantile-matched) populations are not shared over MPI ranks; "
                              "fit them in one process")
-        #: fixed standard-normal draws per quantile-matched movie (common random numbers): every model
+        #: fixed standard-normal draws per snapshot movie (common random numbers): every model
         #: value stands for BLUR_COPIES copies with the noise sigma * draw added, ranked and compared with
         #: the observations, so that the broadening of a measured distribution by noise is not mistaken
         #: for spread of the particles (several copies keep the draws' own scatter small)
         self._blur = {k: np.random.default_rng(zlib.crc32(self.movies[k].name.encode())).standard_normal(
             (self.movies[k].shape[0], self.movies[k].n_sites, BLUR_COPIES)) for k in self._quantile}
         local = self._local(list(zip(self.movies, self.obs_weights)))
-        # Each rank builds its own particles: an invalid one must fail every rank, not its owner alone.
-        self._particles = agree(comm, lambda: [self._core_particle(m, w, h) for m, w in local])
-        self._batch = _core.Batch(self._particles)
+        # Each rank builds its own movies: an invalid one must fail every rank, not its owner alone.
+        self._core_movies = agree(comm, lambda: [self._core_movie(m, w, h) for m, w in local])
+        self._batch = _core.Batch(self._core_movies)
         self._matched_at = None
 
     # -- set-up ------------------------------------------------------------------------------------
-    def _observation_weight(self, m: Movie) -> np.ndarray:
-        observed = m.concentration[:, m.mask]
-        obs_weight = np.isfinite(observed).astype(np.float64)
-        if m.sigma is not None:
-            s = m.sigma[:, m.mask]
-            obs_weight = np.where(obs_weight > 0, (self.settings.sigma / np.where(obs_weight > 0, s, 1.0)) ** 2, 0.0)
-        return obs_weight
-
-    def _core_particle(self, m: Movie, obs_weight: np.ndarray, h: float,
-                       observed: Optional[np.ndarray] = None) -> "_core.Particle":
-        mask = m.mask
-        T = m.shape[0]
-        weight = np.ones(m.n_sites) if m.site_weight is None else m.site_weight[mask]
-        drive_source = m.concentration[:, mask]
-        observed = drive_source if observed is None else observed
+    def _core_movie(self, m: Movie, obs_weight: np.ndarray, h: float,
+                    observed: Optional[np.ndarray] = None) -> "_core.Movie":
+        """The core's form of a movie; ``observed`` replaces its observations (a snapshot's matched ones)."""
         c0 = initial_condition(m, self.settings.sigma)
-        if m.driving == "rate":
-            later = (m.mean_path[1:] if m.mean_path is not None else
-                     [_weighted_mean(drive_source[f], weight) for f in range(1, T)])
-            drive = np.array([_weighted_mean(c0, weight), *later])
-            drive = np.clip(drive, EPS, 1.0 - EPS)
-        else:
-            drive = m.voltage
-        return _core.Particle(m.name, mask.astype(np.uint8), h, m.connect, weight, c0, m.time, m.driving,
-                              drive, np.where(obs_weight > 0, observed, 0.0), obs_weight)
+        drive = rate_drive(m, c0) if m.driving == "rate" else m.voltage
+        observed = m.concentration[:, m.mask] if observed is None else observed
+        return _core.Movie(m.name, m.mask.astype(np.uint8), h, m.connect, site_weight(m), c0, m.time, m.driving,
+                           drive, np.where(obs_weight > 0, observed, 0.0), obs_weight)
 
     def _rematch(self, p: Params, theta: Sequence[np.ndarray], c0: Sequence[np.ndarray]) -> None:
-        """Re-assign the observations of quantile-matched movies to their sites by the rank of the model's
+        """Re-assign the observations of snapshot movies to their sites by the rank of the model's
         values at (p, theta, c0): the k-th smallest model value of a frame meets the observed quantile at
         level (k + 1/2) / N, weighted n_f / N so that a frame counts as many observations as it has. The
         loss is then the squared 1-D Wasserstein distance per frame between the observations and the
@@ -263,8 +190,8 @@ class Problem:
             model = np.asarray(frames[k]["concentration"])
             observed, weight = quantile_match(m.concentration[:, m.mask], model,
                                               self.settings.sigma * self._blur[k])
-            self._particles[k] = self._core_particle(m, weight, self._h, observed)
-        self._batch = _core.Batch(self._particles)
+            self._core_movies[k] = self._core_movie(m, weight, self._h, observed)
+        self._batch = _core.Batch(self._core_movies)
         self._matched_at = key
 
     @property
@@ -305,7 +232,7 @@ class Problem:
         N(0, 1 / lam_0) (in a fixed shuffled order), so that the model population has the prior's
         spread of rates without learning one rate per particle the data cannot tell."""
         n = movie.n_sites
-        if movie.matching != "quantile" or self.settings.lam_0 <= 0:
+        if movie.kind != "snapshot" or self.settings.lam_0 <= 0:
             return np.zeros(n)
         from scipy.stats import norm
 

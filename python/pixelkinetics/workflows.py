@@ -1,0 +1,96 @@
+"""The workflows that span the wings: a report of any file the package writes, and a summary of any file it
+reads (``pixelkinetics report`` and ``info``). Each asks the wings what a file is and hands it to the one
+that owns it."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List
+
+import h5py
+import numpy as np
+
+from .floor.units import duration
+from .kinetics.files import load_movies
+from .kinetics.report import write_report
+from .kinetics.results import is_results, load_results
+from .kinetics.truth import recovery_lines
+from .mechanics.files import is_strain_results
+from .mechanics.report import write_strain_report
+from .spectra.pipeline import is_spectral_movie
+from .spectra.report import write_spectra_report
+
+#: What :func:`file_kind` can tell.
+KINDS = ("results", "strain-results", "spectral-movie", "movies")
+
+
+def file_kind(path: "str | os.PathLike") -> str:
+    """What an HDF5 file of the package holds: a fit's "results", "strain-results", a "spectral-movie" (the
+    movie file of ``spectra``) or "movies" (anything else: the movie reader says what is wrong with it)."""
+    try:
+        with h5py.File(path, "r") as f:
+            if is_strain_results(f):
+                return "strain-results"
+            if is_results(f):
+                return "results"
+            if is_spectral_movie(f):
+                return "spectral-movie"
+    except OSError:
+        pass  # not readable: the reader of movies reports it with the file's name
+    return "movies"
+
+
+@dataclass
+class Report:
+    """The figures (and summary) a report wrote, and, for a fit of synthetic data, its recovery of the truth."""
+
+    kind: str
+    figures: List[Path]
+    recovery: List[str] = field(default_factory=list)
+
+    def summary(self) -> List[str]:
+        what = {"results": "", "strain-results": " of the strain fit", "spectral-movie": " of the spectral step"}
+        folder = self.figures[0].parent if self.figures else "?"
+        lines = [f"wrote {len(self.figures)} files{what[self.kind]} to {folder}"]
+        if self.kind == "results":
+            lines += [f"  {f}" for f in self.figures]
+        return lines + self.recovery
+
+
+def report(source, output: "str | os.PathLike") -> Report:
+    """The figures of a results file (a fit or a strain fit), of a movie file written by ``spectra``, or of
+    :class:`~pixelkinetics.kinetics.results.Results` in memory, written into the folder ``output``
+    (``pixelkinetics report``)."""
+    if not isinstance(source, (str, os.PathLike)):
+        return _fit_report(source, output)
+    kind = file_kind(source)
+    if kind == "strain-results":
+        return Report(kind, write_strain_report(source, output))
+    if kind == "spectral-movie":
+        return Report(kind, write_spectra_report(source, output))
+    return _fit_report(load_results(source), output)
+
+
+def _fit_report(results, output) -> Report:
+    figures = write_report(results, output)
+    return Report("results", figures, recovery_lines(results) if results.truth is not None else [])
+
+
+def info(path: "str | os.PathLike") -> List[str]:
+    """A summary of a movie or results file (``pixelkinetics info``), line by line."""
+    path = os.fspath(path)
+    if file_kind(path) == "results":
+        r = load_results(path)
+        return [f"{path}: results of a fit of {len(r.particles)} particle(s) to {r.fit.get('data', '?')}",
+                f"  {r.fit['message']}; {r.fit['n_iter']} iterations, {r.fit['n_fev']} evaluations, "
+                f"{r.fit.get('n_hessp', 0)} Hessian-vector products, reduced chi-square {r.fit['reduced_chi2']:.4f}",
+                "  " + ", ".join(f"{k} {v:.4g}" for k, v in r.params.values().items())]
+    movies = load_movies(path)
+    lines = [f"{path}: {len(movies)} particle(s)"]
+    for m in movies:
+        T, H, W = m.shape
+        missing = np.isnan(m.concentration[:, m.mask]).mean()
+        lines.append(f"  {m.name}: {T} frames over {duration(m.time[-1] - m.time[0])}, {H}x{W} pixels, "
+                     f"{m.n_sites} sites, {m.driving} driving, {100 * missing:.1f}% missing")
+    return lines
