@@ -11,46 +11,38 @@ The model contract (MODEL.md section 11): :func:`load_movies`, :class:`Params`, 
 ``loss``, ``loss_and_gradient`` and ``simulate``. The wings hold the rest: :mod:`pixelkinetics.kinetics`,
 :mod:`pixelkinetics.spectra`, :mod:`pixelkinetics.mechanics`, over :mod:`pixelkinetics.floor`.
 """
-from ._core import SolverError, has_openmp, num_threads, set_num_threads
-from .floor.parallel import world
-from .kinetics import (
-    Estimate,
-    FitConfig,
-    FitResult,
-    Movie,
-    Params,
-    Problem,
-    Results,
-    Solution,
-    load_movies,
-    load_results,
-    write_movies,
-    write_results,
-)
-from .kinetics.bootstrap import bootstrap
-from .kinetics.comparison import compare
-from .kinetics.demo import demo
-from .kinetics.fit import fit
-from .kinetics.simulate import simulate
-from .kinetics.stability import stability
-from .kinetics.sweep import sweep, sweep_summary
-from .kinetics.synthetic import synth
-from .kinetics.uncertainty import uq
-from .mechanics.strain import strain, synth_strain
-from .spectra.composition import composition_movie, synth_stacks
-from .workflows import info, report
+import lazy_loader as _lazy
+
+from ._core import SolverError, has_openmp, num_threads, set_num_threads  # noqa: F401 (in __all__, below)
 
 __version__ = "0.1.0"
 
-__all__ = [
+# Everything else is imported when first used, so that `import pixelkinetics` stays light (the wings
+# bring SciPy's statistics, scikit-learn and matplotlib): the same names, as ordinary imports would give.
+__getattr__, __dir__, _lazy_all = _lazy.attach(__name__, ["cli", "floor", "kinetics", "mechanics", "spectra"], {
     # the model contract
-    "Movie", "Params", "Problem", "Solution", "SolverError", "load_movies",
+    "kinetics.files": ["load_movies", "write_movies"],
+    "kinetics.movie": ["Movie"],
+    "kinetics.params": ["Params"],
+    "kinetics.problem": ["Problem", "Solution"],
     # objects the workflows take and return
-    "Estimate", "FitConfig", "FitResult", "Results", "load_results", "write_movies", "write_results",
+    "kinetics.config": ["FitConfig"],
+    "kinetics.estimate": ["Estimate"],
+    "kinetics.results": ["Results", "load_results", "write_results"],
     # the workflows, one per command
-    "bootstrap", "compare", "composition_movie", "demo", "fit", "info", "report", "simulate", "stability",
-    "strain", "sweep", "sweep_summary", "synth", "synth_stacks", "synth_strain", "uq",
-    # threads and processes
-    "has_openmp", "num_threads", "set_num_threads", "world",
-    "__version__",
-]
+    "kinetics.bootstrap": ["bootstrap"],
+    "kinetics.comparison": ["compare"],
+    "kinetics.demo": ["demo"],
+    "kinetics.fit": ["FitResult", "fit"],
+    "kinetics.simulate": ["simulate"],
+    "kinetics.stability": ["stability"],
+    "kinetics.sweep": ["sweep", "sweep_summary"],
+    "kinetics.synthetic": ["synth"],
+    "kinetics.uncertainty": ["uq"],
+    "mechanics.strain": ["strain", "synth_strain"],
+    "spectra.composition": ["composition_movie", "synth_stacks"],
+    "workflows": ["info", "report"],
+    # processes
+    "floor.parallel": ["world"],
+})
+__all__ = sorted(set(_lazy_all) | {"SolverError", "has_openmp", "num_threads", "set_num_threads", "__version__"})

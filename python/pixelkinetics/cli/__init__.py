@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import time
+import traceback
 from typing import List, Optional
 
 from .._core import SolverError, set_num_threads
@@ -75,8 +76,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     except Exception as exc:
         if size_of(comm) == 1:
             raise
-        import traceback
-
         print(f"pixelkinetics: rank {rank_of(comm)}: unexpected error", file=sys.stderr)
         traceback.print_exc()
         _abort_unless_collective(comm, exc, 1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+from tqdm.auto import tqdm
+
 
 class _Silent:
     """The methods of a tqdm bar that the workflows use, doing nothing."""
@@ -30,6 +32,4 @@ def progress(total: Optional[int], desc: str, unit: str = "it", show: bool = Tru
     ``show`` is false; ``leave=False`` clears it when done (for steps inside a larger workflow)."""
     if not show:
         return _Silent()
-    from tqdm.auto import tqdm
-
     return tqdm(total=total, initial=initial, desc=desc, unit=unit, leave=leave, dynamic_ncols=True)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
+from scipy.integrate import cumulative_trapezoid
 
 #: Observed concentrations may stray this far outside [0, 1] through noise before a movie is refused: six
 #: standard deviations of a noisy (sigma = 0.05) measurement; a unit error (percent) lies far beyond.
@@ -186,8 +187,6 @@ class Movie:
         the current from the mean of its frame 0. None: the observed (weighted) means."""
         if self.kind != "snapshot" or self.current is None:
             return None
-        from scipy.integrate import cumulative_trapezoid
-
         first = self.concentration[0][self.mask]
         return np.mean(first[np.isfinite(first)]) + cumulative_trapezoid(self.current, self.time, initial=0.0)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
+from scipy.special import ndtri
 
 from .. import _core
 from ..floor.parallel import Shards, agree, fingerprint
@@ -234,9 +235,7 @@ class Problem:
         n = movie.n_sites
         if movie.kind != "snapshot" or self.settings.lam_0 <= 0:
             return np.zeros(n)
-        from scipy.stats import norm
-
-        spread = norm.ppf((np.arange(n) + 0.5) / n) / np.sqrt(self.settings.lam_0)
+        spread = ndtri((np.arange(n) + 0.5) / n) / np.sqrt(self.settings.lam_0)  # the normal quantiles
         return np.random.default_rng(zlib.crc32(movie.name.encode()) + 1).permutation(spread)
 
     def initial_states(self) -> List[np.ndarray]:

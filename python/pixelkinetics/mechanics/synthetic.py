@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
+from scipy.ndimage import gaussian_filter
 
 from .elastic import LFP_AC, ElasticModel, StrainParticle, relative_to_reference
 
@@ -26,8 +27,6 @@ def composition_pattern(pattern: str, n: int, rng: np.random.Generator):
     elif pattern == "core-shell":
         c = 0.5 * (1 + np.tanh((r - 0.6) / width))
     elif pattern == "blobs":
-        from scipy.ndimage import gaussian_filter
-
         field = gaussian_filter(rng.standard_normal((n, n)), n / 10)
         c = 0.5 * (1 + np.tanh(field / field[mask].std() / 0.5))
     else:

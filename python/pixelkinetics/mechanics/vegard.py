@@ -18,6 +18,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from .elastic import LFP_AC, ElasticModel, StrainParticle, axis_tensor, relative_to_reference, undo_reference
+from .stiffness import fit_stiffness_ratios
 
 
 def _group_means(values: np.ndarray, ok: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -250,8 +251,6 @@ def fit_vegard(particles: Sequence[StrainParticle], order: int = 1, stiffness: n
 
     Strains are taken as measured against a reference lattice per particle (fitted: the offsets) and
     every rigid piece's own rotation; the reference enters as a product, as in py4DSTEM."""
-    from .stiffness import fit_stiffness_ratios
-
     if sigma is not None and not (np.isfinite(sigma) and sigma > 0):
         raise ValueError(f"sigma (the strain noise) must be positive, got {sigma}")
     problem = VegardProblem(particles, order, stiffness, angle)
