@@ -28,6 +28,7 @@ import h5py
 import numpy as np
 
 from ..floor.hdf5 import atomic_file, atomic_h5, open_file
+from ..floor.hdf5 import text as as_text
 from .stack import Stack
 
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".nxs", ".nx5")
@@ -110,7 +111,7 @@ def _plain_stacks(fields: Dict[str, np.ndarray], attrs: Dict[str, object], path:
 # -- NeXus NXstxm ---------------------------------------------------------------------------------
 def _attr(obj, name: str) -> Optional[str]:
     value = obj.attrs.get(name)
-    return value.decode() if isinstance(value, bytes) else (None if value is None else str(value))
+    return None if value is None else as_text(value)
 
 
 def _nxstxm_entries(f: h5py.File) -> List[str]:
@@ -174,16 +175,16 @@ def _nx_count_time(entry: h5py.Group, data: h5py.Group, E: int, where: str) -> O
 def _parse_time(value, where: str) -> float:
     """Seconds since the epoch of an ISO 8601 or SDF ("2013 November 21 10:11:12") time stamp; a stamp
     without a zone counts as UTC (so a movie across a daylight-saving change keeps its intervals)."""
-    text = value.decode() if isinstance(value, bytes) else str(value)
+    stamp_text = as_text(value)
     for parse in (datetime.fromisoformat, lambda s: datetime.strptime(s, "%Y %B %d %H:%M:%S")):
         try:
-            stamp = parse(text.strip().replace("Z", "+00:00"))
+            stamp = parse(stamp_text.strip().replace("Z", "+00:00"))
         except ValueError:
             continue
         if stamp.tzinfo is None:
             stamp = stamp.replace(tzinfo=timezone.utc)
         return stamp.timestamp()
-    raise ValueError(f"{where}: cannot read the time stamp {text!r} (expected ISO 8601)")
+    raise ValueError(f"{where}: cannot read the time stamp {stamp_text!r} (expected ISO 8601)")
 
 
 # -- SDF .hdr + .xim ------------------------------------------------------------------------------
