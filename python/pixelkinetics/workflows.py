@@ -1,6 +1,7 @@
 """The workflows that span the wings: a report of any file the package writes, and a summary of any file it
 reads (``pixelkinetics report`` and ``info``). Each asks the wings what a file is and hands it to the one
-that owns it."""
+that owns it; the wings load what is asked of them only (their names are attached lazily), so that
+``info`` does not import the plotting of every wing."""
 from __future__ import annotations
 
 import os
@@ -11,15 +12,8 @@ from typing import List
 import h5py
 import numpy as np
 
+from . import kinetics, mechanics, spectra
 from .floor.units import duration
-from .kinetics.files import load_movies
-from .kinetics.report import write_report
-from .kinetics.results import is_results, load_results
-from .kinetics.truth import recovery_lines
-from .mechanics.files import is_strain_results
-from .mechanics.report import write_strain_report
-from .spectra.pipeline import is_spectral_movie
-from .spectra.report import write_spectra_report
 
 #: What :func:`file_kind` can tell.
 KINDS = ("results", "strain-results", "spectral-movie", "movies")
@@ -30,11 +24,11 @@ def file_kind(path: "str | os.PathLike") -> str:
     movie file of ``spectra``) or "movies" (anything else: the movie reader says what is wrong with it)."""
     try:
         with h5py.File(path, "r") as f:
-            if is_strain_results(f):
+            if mechanics.is_strain_results(f):
                 return "strain-results"
-            if is_results(f):
+            if kinetics.is_results(f):
                 return "results"
-            if is_spectral_movie(f):
+            if spectra.is_spectral_movie(f):
                 return "spectral-movie"
     except OSError:
         pass  # not readable: the reader of movies reports it with the file's name
@@ -66,27 +60,27 @@ def report(source, output: "str | os.PathLike") -> Report:
         return _fit_report(source, output)
     kind = file_kind(source)
     if kind == "strain-results":
-        return Report(kind, write_strain_report(source, output))
+        return Report(kind, mechanics.write_strain_report(source, output))
     if kind == "spectral-movie":
-        return Report(kind, write_spectra_report(source, output))
-    return _fit_report(load_results(source), output)
+        return Report(kind, spectra.write_spectra_report(source, output))
+    return _fit_report(kinetics.load_results(source), output)
 
 
 def _fit_report(results, output) -> Report:
-    figures = write_report(results, output)
-    return Report("results", figures, recovery_lines(results) if results.truth is not None else [])
+    figures = kinetics.write_report(results, output)
+    return Report("results", figures, kinetics.recovery_lines(results) if results.truth is not None else [])
 
 
 def info(path: "str | os.PathLike") -> List[str]:
     """A summary of a movie or results file (``pixelkinetics info``), line by line."""
     path = os.fspath(path)
     if file_kind(path) == "results":
-        r = load_results(path)
+        r = kinetics.load_results(path)
         return [f"{path}: results of a fit of {len(r.particles)} particle(s) to {r.fit.get('data', '?')}",
                 f"  {r.fit['message']}; {r.fit['n_iter']} iterations, {r.fit['n_fev']} evaluations, "
                 f"{r.fit.get('n_hessp', 0)} Hessian-vector products, reduced chi-square {r.fit['reduced_chi2']:.4f}",
                 "  " + ", ".join(f"{k} {v:.4g}" for k, v in r.params.values().items())]
-    movies = load_movies(path)
+    movies = kinetics.load_movies(path)
     lines = [f"{path}: {len(movies)} particle(s)"]
     for m in movies:
         T, H, W = m.shape

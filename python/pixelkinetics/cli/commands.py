@@ -6,7 +6,6 @@ from typing import Iterable
 
 import pixelkinetics as pk
 
-from ..kinetics.sweep import format_table
 from .arguments import i0_source, numbers, words
 
 
@@ -89,7 +88,7 @@ def compare(args: argparse.Namespace) -> int:
 
 def sweep(args: argparse.Namespace) -> int:
     if args.summary:
-        print("\n".join(format_table(pk.sweep_summary(args.sweep, args.output))))
+        print("\n".join(pk.sweep_summary(args.sweep, args.output).table()))
         return 0
     print(f"pixelkinetics sweep {args.sweep}")
     outcome = pk.sweep(args.sweep, output=args.output, resume=args.resume, retry_failed=args.retry_failed,
@@ -98,7 +97,7 @@ def sweep(args: argparse.Namespace) -> int:
         return 0
     if outcome.skipped:
         say([f"skipped {len(outcome.skipped)} run(s) already stored"])
-    print("\n".join(format_table(outcome.rows)))
+    print("\n".join(outcome.table()))
     failed = f"; {outcome.n_failed} run(s) failed" if outcome.n_failed else ""
     say([f"wrote {outcome.output} and {outcome.csv}{failed}"])
     return 0

@@ -24,9 +24,11 @@ __getattr__, __dir__, __all__ = _lazy.attach(__name__, submod_attrs={
     "movie": ["Movie"],
     "params": ["Params"],
     "problem": ["Problem", "Solution"],
-    "results": ["FittedMovie", "Results", "Uncertainty", "add_intervals", "as_estimate", "load_results",
-                "write_results"],
+    "report": ["write_report"],
+    "results": ["FittedMovie", "Results", "Uncertainty", "add_intervals", "as_estimate", "is_results",
+                "load_results", "write_results"],
     "sweep": ["Sweep", "SweepOutcome", "load_sweep", "read_runs", "run_sweep"],
     "synthetic": ["SyntheticTruth", "make_movies"],
+    "truth": ["recovery_lines"],
     "uncertainty": ["Posterior", "laplace"],
 })

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-from scipy.integrate import cumulative_trapezoid
 
 #: Observed concentrations may stray this far outside [0, 1] through noise before a movie is refused: six
 #: standard deviations of a noisy (sigma = 0.05) measurement; a unit error (percent) lies far beyond.
@@ -188,7 +187,8 @@ class Movie:
         if self.kind != "snapshot" or self.current is None:
             return None
         first = self.concentration[0][self.mask]
-        return np.mean(first[np.isfinite(first)]) + cumulative_trapezoid(self.current, self.time, initial=0.0)
+        charge = np.diff(self.time) * (self.current[1:] + self.current[:-1]) / 2.0  # trapezoid rule per interval
+        return np.mean(first[np.isfinite(first)]) + np.concatenate([[0.0], np.cumsum(charge)])
 
 
 def _check_range(values: np.ndarray, what: str) -> None:

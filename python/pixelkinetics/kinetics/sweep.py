@@ -404,6 +404,10 @@ class SweepOutcome:
     def n_failed(self) -> int:
         return sum(r["status"] != "ok" for r in self.rows)
 
+    def table(self) -> List[str]:
+        """The summary table as aligned text lines (:func:`format_table`)."""
+        return format_table(self.rows)
+
 
 def _plan(sweep: Sweep, resume: bool, retry_failed: bool):
     """(the tasks to run, the names of the stored runs to skip), from the results file."""
@@ -556,8 +560,9 @@ def sweep(path: "str | os.PathLike", *, output: "Optional[str | os.PathLike]" = 
     return outcome
 
 
-def sweep_summary(path: "str | os.PathLike", output: "Optional[str | os.PathLike]" = None) -> List[Dict[str, Any]]:
-    """The summary rows of the runs a sweep has stored so far, running nothing."""
+def sweep_summary(path: "str | os.PathLike", output: "Optional[str | os.PathLike]" = None) -> SweepOutcome:
+    """What a sweep has stored so far (``pixelkinetics sweep --summary``), running nothing."""
     plan = load_sweep(path, None if output is None else os.fspath(output))
     records = read_runs(plan.output) if os.path.exists(plan.output) else {}
-    return summary_rows(records, plan.kind, plan.reference, [t.name for t in plan.tasks])
+    return SweepOutcome(records, [], list(records),
+                        summary_rows(records, plan.kind, plan.reference, [t.name for t in plan.tasks]), plan.output)

@@ -31,15 +31,16 @@ product (I + H)(I + G)^-1 - I with G fitted per particle, and lets every rigid p
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 import h5py
 import numpy as np
 
 from ..floor.hdf5 import atomic_h5, attr_str, attributes, open_file, read_dataset
 from .elastic import COMPONENTS, LFP_AC, StrainParticle, displacement_gradient, strain_components
-from .stiffness import PARAMETER_NAMES
-from .vegard import Prediction, VegardFit
+
+if TYPE_CHECKING:  # annotations only: the writer needs no fitting code
+    from .vegard import Prediction, VegardFit
 
 CONVENTIONS = ("real", "py4dstem")
 
@@ -220,7 +221,7 @@ def write_strain_results(path: "str | os.PathLike", fit: VegardFit, particles: S
             sf = fit.stiffness_fit
             s.create_dataset("start", data=sf.start)
             s.create_dataset("parameters", data=sf.parameters)
-            s.attrs["parameter_names"] = list(PARAMETER_NAMES)
+            s.attrs["parameter_names"] = list(sf.parameter_names)
             s.create_dataset("parameter_covariance", data=sf.covariance)
             s.create_dataset("loss_history", data=np.asarray(sf.history, dtype=np.float64))
             s.attrs.update(converged=sf.converged, message=sf.message, iterations=sf.iterations)

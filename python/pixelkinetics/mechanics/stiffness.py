@@ -95,6 +95,7 @@ class StiffnessFit:
     message: str
     sigma: float
     history: List[float] = field(default_factory=list)
+    parameter_names: Tuple[str, ...] = PARAMETER_NAMES  #: what the entries of ``parameters`` are
 
     def rescale(self, sigma: float) -> None:
         """Take ``sigma`` as the strain noise instead of the one the loss was scaled with."""

@@ -7,27 +7,18 @@ propagated sigma), cut particles (:func:`segment`, :func:`particle_movies`) and 
 :func:`composition_movie` is the whole step (``pixelkinetics spectra``) and :func:`synth_stacks` makes
 synthetic stacks to try it on.
 """
-from .align import common_region, estimate_shifts, shift_images
-from .composition import CompositionMovie, composition_movie, synth_stacks
-from .decompose import Clusters, Decomposition, cluster, pca
-from .optical_density import OpticalDensity, auto_i0_region, log_intensity, optical_density
-from .pipeline import (
-                       SpectralMovie,
-                       SpectraOptions,
-                       particle_movies,
-                       read_spectral,
-                       reduce_stacks,
-                       segment,
-                       write_spectral_movie,
-)
-from .readers import interpolate_spectra, read_i0, read_references, read_sdf, read_stacks
-from .stack import Stack
-from .unmix import Unmixing, fraction, pseudo_inverse, thickness, two_energy_fraction, unmix
+import lazy_loader as _lazy
 
-__all__ = [
-    "Clusters", "CompositionMovie", "Decomposition", "OpticalDensity", "SpectralMovie", "SpectraOptions", "Stack",
-    "Unmixing", "auto_i0_region", "cluster", "common_region", "composition_movie", "estimate_shifts", "fraction",
-    "interpolate_spectra", "log_intensity", "optical_density", "particle_movies", "pca", "pseudo_inverse", "read_i0",
-    "read_references", "read_sdf", "read_spectral", "read_stacks", "reduce_stacks", "segment", "shift_images",
-    "synth_stacks", "thickness", "two_energy_fraction", "unmix", "write_spectral_movie",
-]
+# Imported when first used (``pixelkinetics`` explains why).
+__getattr__, __dir__, __all__ = _lazy.attach(__name__, submod_attrs={
+    "align": ["common_region", "estimate_shifts", "shift_images"],
+    "composition": ["CompositionMovie", "composition_movie", "synth_stacks"],
+    "decompose": ["Clusters", "Decomposition", "cluster", "pca"],
+    "optical_density": ["OpticalDensity", "auto_i0_region", "log_intensity", "optical_density"],
+    "files": ["is_spectral_movie", "read_spectral", "write_spectral_movie"],
+    "pipeline": ["SpectralMovie", "SpectraOptions", "particle_movies", "reduce_stacks", "segment"],
+    "readers": ["interpolate_spectra", "read_i0", "read_references", "read_sdf", "read_stacks"],
+    "report": ["write_spectra_report"],
+    "stack": ["Stack"],
+    "unmix": ["Unmixing", "fraction", "pseudo_inverse", "thickness", "two_energy_fraction", "unmix"],
+})

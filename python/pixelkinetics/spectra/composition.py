@@ -13,7 +13,8 @@ import numpy as np
 
 from ..kinetics.movie import Movie
 from ..kinetics.synthetic import synth
-from .pipeline import SpectralMovie, SpectraOptions, particle_movies, reduce_stacks, segment, write_spectral_movie
+from .files import write_spectral_movie
+from .pipeline import SpectralMovie, SpectraOptions, particle_movies, reduce_stacks, segment
 from .readers import interpolate_spectra, read_i0, read_references, read_stacks, write_references, write_stacks
 from .report import write_spectra_report
 from .stack import Stack

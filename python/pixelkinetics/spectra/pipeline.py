@@ -14,7 +14,7 @@
    and the lithium fraction c = a / (a + b) with its sigma.
 
 :func:`segment` finds the particles in the time-averaged thickness, :func:`particle_movies` cuts them into
-:class:`pixelkinetics.Movie` objects with ``sigma``, and :func:`write_spectral_movie` writes a movie file
+:class:`pixelkinetics.Movie` objects with ``sigma``, and :func:`.files.write_spectral_movie` writes a movie file
 (MODEL.md section 9) that ``pixelkinetics fit`` reads, with the spectral diagnostics under ``/spectra``.
 """
 from __future__ import annotations
@@ -25,14 +25,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-import h5py
 import numpy as np
 from scipy import ndimage
 from threadpoolctl import threadpool_limits
 
-from ..floor.hdf5 import open_file, string_array, strings
 from ..floor.progress import progress as progress_bar
-from ..kinetics.files import write_movies
 from ..kinetics.movie import Movie
 from .align import common_region, estimate_shifts, refine_shifts, shift_images
 from .decompose import Clusters, Decomposition, cluster, pca
@@ -423,62 +420,3 @@ def particle_movies(spectral: SpectralMovie, labels: np.ndarray, prefix: str = "
     if not movies:
         raise ValueError("no particle found (lower the thickness SNR threshold or the minimum size)")
     return movies
-
-
-def write_spectral_movie(path: "str | os.PathLike", spectral: SpectralMovie, movies: Sequence[Movie],
-                         labels: np.ndarray) -> None:
-    """The movie file of ``movies`` (MODEL.md section 9, with sigma) plus ``/spectra``: the maps of the whole
-    field of view, shifts, crop, I0, masking counts, PCA and clusters; written atomically."""
-    def extra(f: h5py.File) -> None:
-        g = f.create_group("spectra")
-        g["time"] = spectral.time
-        g["energy"] = spectral.energy
-        g["references"] = spectral.references
-        g["reference_names"] = string_array(spectral.names)
-        g.attrs["lithiated"] = spectral.lithiated
-        g.attrs["delithiated"] = spectral.delithiated
-        g["shifts"] = spectral.shifts
-        g["crop"] = np.array(spectral.crop)
-        for key in ("composition", "sigma", "amount", "amount_sd", "background", "reduced_chi2", "clusters"):
-            value = getattr(spectral, key)
-            if value is not None:
-                g.create_dataset(key, data=value, compression="gzip")
-        g["labels"] = labels.astype(np.int32)
-        g["cluster_spectra"] = spectral.cluster_spectra
-        d = spectral.decomposition
-        p = g.create_group("pca")
-        p["singular_values"] = d.singular_values
-        p["components"] = d.components
-        p.attrs["noise_edge"] = d.noise_edge
-        p.attrs["n_components"] = d.n_components
-        p.attrs["n_pixels"] = d.n_pixels
-        g["n_components"] = spectral.n_components
-        g["i0"] = spectral.i0
-        g["i0_pixels"] = spectral.i0_pixels
-        g["unfitted"] = spectral.unfitted
-        m = g.create_group("masked")
-        for reason, counts in spectral.masked.items():
-            m[reason] = counts
-        g["sources"] = string_array(spectral.sources)
-
-    write_movies(path, movies, extra=extra)
-
-
-def is_spectral_movie(f: h5py.File) -> bool:
-    """Whether an open HDF5 file is a movie file written by :func:`write_spectral_movie`."""
-    return "spectra" in f
-
-
-def read_spectral(path: "str | os.PathLike") -> dict:
-    """The ``/spectra`` group of a file written by :func:`write_spectral_movie` as a dict of arrays."""
-    path = os.fspath(path)
-    with open_file(path) as f:
-        if not is_spectral_movie(f):
-            raise ValueError(f"{path}: /spectra is missing (not written by pixelkinetics spectra)")
-        g = f["spectra"]
-        out = {k: v[()] for k, v in g.items() if isinstance(v, h5py.Dataset)}
-        out.update(dict(g.attrs))
-        out["pca"] = dict({k: v[()] for k, v in g["pca"].items()}, **dict(g["pca"].attrs))
-        out["masked"] = {k: v[()] for k, v in g["masked"].items()}
-        out["reference_names"] = strings(out["reference_names"])
-        return out

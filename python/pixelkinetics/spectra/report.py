@@ -18,7 +18,7 @@ import matplotlib
 import numpy as np
 
 from ..floor.figures import figure
-from .pipeline import read_spectral
+from .files import read_spectral
 
 _BAD = "0.85"
 
