@@ -26,11 +26,14 @@ try:
     from pixelkinetics.kinetics.config import FitConfig
     from pixelkinetics.kinetics.estimate import Estimate
     from pixelkinetics.kinetics.fit import fit as _fit
+    from pixelkinetics.kinetics.objective import FitObjective
+    from pixelkinetics.kinetics.observations import count_observations
+    from pixelkinetics.kinetics.space import ParameterSpace
     from pixelkinetics.kinetics.uncertainty import laplace as _laplace
     def fit(movies, config): return _fit(movies, config, progress=False)
     def laplace(movies, result): return _laplace(movies, result)
 except ImportError:
-    from pixelkinetics.fit import FitConfig, fit as _fit
+    from pixelkinetics.fit import FitConfig, FitObjective, ParameterSpace, count_observations, fit as _fit
     from pixelkinetics.uncertainty import from_fit
     def fit(movies, config): return _fit(movies, config, progress=False)
     def laplace(movies, result): return from_fit(movies, result)
@@ -46,6 +49,20 @@ value = r.loss
 r = fit(movies, FitConfig(max_iter=3))
 t = time.perf_counter(); post = laplace(movies, r); seconds = time.perf_counter() - t
 value = float(np.sum(post.sd))
+""",
+    "fit objective (loss / n_obs, gradient in u)": """
+config = FitConfig()
+problem = config.problem(movies)
+space = ParameterSpace(config, problem, count_observations(movies, True))
+space.precondition()
+objective = FitObjective(space, problem)
+u = 0.01 * np.random.default_rng(0).standard_normal(space.size)
+objective(u)
+t = time.perf_counter()
+for _ in range(5):
+    f, g = objective(u)
+seconds = (time.perf_counter() - t) / 5
+value = f
 """,
     "loss and gradient (core)": """
 p = pk.Params(k0=0.02, Omega=4.5, kappa=2.0, b=[0.0, 0.5, -0.3])
@@ -82,6 +99,7 @@ def main() -> int:
     parser.add_argument("--after", default=sys.executable, help="python of the installation after it")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--particles", type=int, default=8)
+    parser.add_argument("--only", default="", help="run the steps whose names contain this")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "data.h5")
@@ -91,6 +109,8 @@ def main() -> int:
         steps["command-line start-up (info)"] = lambda python: _startup(python, data)
         print(f"{'step':40s} {'before [s]':>11s} {'after [s]':>10s} {'after/before':>13s}  same numbers")
         for name, step in steps.items():
+            if args.only not in name:
+                continue
             times = {"before": [], "after": []}
             values = {}
             for _ in range(args.rounds):

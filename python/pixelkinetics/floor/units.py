@@ -8,12 +8,6 @@ from __future__ import annotations
 
 from typing import Sequence, Tuple
 
-TIME = "s"
-RATE = "1/s"
-ENERGY = "kT"
-LENGTH = "pixel"
-PHOTON_ENERGY = "eV"
-
 #: (seconds per unit, unit), smallest first
 _TIME_UNITS = ((1.0, "s"), (60.0, "min"), (3600.0, "h"), (86400.0, "d"))
 

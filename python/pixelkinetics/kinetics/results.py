@@ -8,7 +8,6 @@ group, dataset and attribute are declared once below.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -147,11 +146,6 @@ class Results:
         """The fitted point, for uq, bootstrap, simulate and report."""
         return Estimate(self.config, self.params, {n: p.theta for n, p in self.particles.items()},
                         {n: p.c0 for n, p in self.particles.items()}, self.fit.get("fingerprint"))
-
-    def with_intervals(self, intervals: Uncertainty) -> "Results":
-        """These results with the intervals of ``uq`` (Laplace) or of the bootstrap."""
-        return dataclasses.replace(self, **{"uncertainty" if intervals.kind == "uncertainty" else "bootstrap":
-                                            intervals})
 
 
 def as_estimate(source) -> Estimate:
