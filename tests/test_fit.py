@@ -172,10 +172,10 @@ def test_resumed_lbfgsb_fit_ends_at_the_uninterrupted_optimum(tmp_path, recovery
     assert checkpoint.exists()
     resumed = fit(movies, config, checkpoint=checkpoint, resume=True, progress=False)
     assert resumed.history["iteration"][0] == 1 and resumed.n_iter > 32
-    # L-BFGS-B restarts from the checkpoint with an empty memory, so the two runs take different paths
-    # and its stopping rule (the loss settled over a window) ends each of them somewhere along the flat
-    # valley of the optimum: within Delta chi-square = 2 (one standard deviation) of each other, with
-    # the parameters inside their statistical errors (5 to 10% on this small data set). The default
+    # L-BFGS-B checkpoints at its restarts, so the resumed fit retraces the uninterrupted one. Ended by
+    # its stopping rule (the loss settled over a window) somewhere along the flat valley of the optimum,
+    # the two must lie within Delta chi-square = 2 (one standard deviation) of each other, with the
+    # parameters inside their statistical errors (5 to 10% on this small data set). The default
     # Gauss-Newton fit converges far more tightly (the test above).
     assert resumed.loss == pytest.approx(straight.loss, abs=1.0)
     for name in config.free:

@@ -70,7 +70,7 @@ class FitConfig:
     max_cg: int = 200
     cg_forcing: float = 0.1
     trust_radius: float = 1.0  #: Gauss-Newton: initial trust radius in the preconditioned coordinates
-    checkpoint_every: int = 5
+    checkpoint_every: int = 5  #: Gauss-Newton iterations between checkpoints (L-BFGS-B: at its restarts)
     #: iterations after which the preconditioner is rebuilt at the current point (it starts at iteration 0)
     #: (default: [3, 6, 10, 15, 25] for Gauss-Newton, [20, 60, 150] for L-BFGS-B, which restarts there)
     precondition_at: Optional[List[int]] = None

@@ -13,9 +13,9 @@ The optimiser (:mod:`.optimizers`) works in transformed, preconditioned coordina
   k0 with the mean of theta without biasing the shape of the map;
 - c^0 stays in [EPS, 1 - EPS] through bounds.
 
-Fits write a checkpoint every few iterations; ``resume=True`` continues from the last one. A resumed
-Gauss-Newton fit retraces the uninterrupted one; L-BFGS-B rebuilds its curvature memory, so it ends at
-the same optimum to the optimiser's tolerance, not bit for bit.
+Fits write a checkpoint every few iterations (Gauss-Newton) or at each restart (L-BFGS-B, whose curvature
+memory cannot be saved); ``resume=True`` continues from the last one, and a resumed fit retraces the
+uninterrupted one.
 """
 from __future__ import annotations
 
@@ -101,9 +101,10 @@ def fit(data, config=None, *, output: "Optional[str | os.PathLike]" = None,
     data: a list of :class:`~pixelkinetics.Movie`, or the path of a movie file; config: a
     :class:`~pixelkinetics.kinetics.config.FitConfig`, the path of its TOML file, or None for the defaults;
     output: a results file to write (MODEL.md section 9, with the data's ``/truth`` when it has one);
-    checkpoint: the checkpoint file, written every ``config.checkpoint_every`` iterations (default with an
-    output: OUTPUT.checkpoint, removed once the results are written); resume: continue from it when it
-    exists; max_iter: overrides ``config.max_iter`` (iterations in total, counting those before a resume);
+    checkpoint: the checkpoint file, written every ``config.checkpoint_every`` iterations (L-BFGS-B: at its
+    restarts; default with an output: OUTPUT.checkpoint, removed once the results are written); resume:
+    continue from it when it exists; max_iter: overrides ``config.max_iter`` (iterations in total, counting
+    those before a resume);
     progress: show a progress bar with loss and gradient norm; comm: an MPI communicator
     (:func:`pixelkinetics.floor.parallel.world`): the particles are shared over its ranks, every rank returns
     what one process would, and only rank 0 shows progress and writes files (call it on every rank).

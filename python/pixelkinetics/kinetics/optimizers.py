@@ -162,12 +162,16 @@ def minimize_gauss_newton(objective: FitObjective, monitor: Monitor, u: np.ndarr
 
 def minimize_lbfgsb(objective: FitObjective, monitor: Monitor, u: np.ndarray):
     """SciPy's L-BFGS-B, restarted at each re-preconditioning (its curvature pairs belong to the old
-    coordinates); the first warmup_iter iterations hold the globals."""
+    coordinates); the first warmup_iter iterations hold the globals.
+
+    Checkpoints are written at the restarts alone: L-BFGS-B's curvature memory cannot be saved, so a fit
+    resumed from the middle of a stage would take another path. Resumed from a restart, it retraces the
+    uninterrupted fit exactly, at the price of repeating the iterations since the last restart."""
     config, space = monitor.config, objective.space
 
     def callback(u):
         f, g = objective.at(u)
-        monitor.record(u, f, g)
+        monitor.record(u, f, g, checkpoint=False)
         if monitor.done > config.warmup_iter + config.loss_window and monitor.loss_settled():
             raise StopIteration  # L-BFGS-B returns the current point
 
