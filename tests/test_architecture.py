@@ -84,6 +84,13 @@ def test_each_layer_imports_only_what_lies_below_it(layer, forbidden):
     assert not found, f"{layer} imports above itself: {found}"
 
 
+def test_spectra_takes_from_kinetics_its_data_types_alone():
+    """The spectral step makes kinetics' movies and writes their file; it runs none of kinetics' solver."""
+    taken = {target for name, targets in _graph().items() if name.startswith("pixelkinetics.spectra")
+             for target in targets if target.startswith("pixelkinetics.kinetics")}
+    assert taken <= {"pixelkinetics.kinetics.movie", "pixelkinetics.kinetics.files"}, taken
+
+
 def test_functions_import_only_optional_dependencies():
     local = [(name, line, target) for name in MODULES for target, line, inside in _imports(name)
              if inside and not target.startswith(LOCAL_IMPORTS)]

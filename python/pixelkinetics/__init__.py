@@ -40,9 +40,9 @@ __getattr__, __dir__, _lazy_all = _lazy.attach(__name__, ["cli", "floor", "kinet
     "kinetics.synthetic": ["synth"],
     "kinetics.uncertainty": ["uq"],
     "mechanics.strain": ["strain", "synth_strain"],
-    "spectra.composition": ["composition_movie", "synth_stacks"],
-    "workflows": ["info", "report"],
+    "spectra.composition": ["composition_movie"],
+    "workflows": ["info", "report", "synth_stacks"],
     # processes
-    "floor.parallel": ["world"],
+    "floor.parallel": ["processes", "world"],
 })
 __all__ = sorted(set(_lazy_all) | {"SolverError", "has_openmp", "num_threads", "set_num_threads", "__version__"})

@@ -1,22 +1,20 @@
-"""The workflows that span the wings: a report of any file the package writes, and a summary of any file it
-reads (``pixelkinetics report`` and ``info``). Each asks the wings what a file is and hands it to the one
-that owns it; the wings load what is asked of them only (their names are attached lazily), so that
-``info`` does not import the plotting of every wing."""
+"""The workflows that span the wings: a report of any file the package writes and a summary of any file it
+reads (``pixelkinetics report`` and ``info``), which ask the wings what a file is and hand it to the one
+that owns it, and synthetic STXM stacks of a simulated movie (``pixelkinetics synth-stacks``: kinetics
+simulates, spectra observes). The wings load what is asked of them only (their names are attached lazily),
+so that ``info`` does not import the plotting of every wing."""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List
+from typing import List, Tuple
 
 import h5py
 import numpy as np
 
 from . import kinetics, mechanics, spectra
 from .floor.units import duration
-
-#: What :func:`file_kind` can tell.
-KINDS = ("results", "strain-results", "spectral-movie", "movies")
 
 
 def file_kind(path: "str | os.PathLike") -> str:
@@ -46,18 +44,21 @@ class Report:
     def summary(self) -> List[str]:
         what = {"results": "", "strain-results": " of the strain fit", "spectral-movie": " of the spectral step"}
         folder = self.figures[0].parent if self.figures else "?"
-        lines = [f"wrote {len(self.figures)} files{what[self.kind]} to {folder}"]
-        if self.kind == "results":
-            lines += [f"  {f}" for f in self.figures]
-        return lines + self.recovery
+        if self.kind != "results":
+            return [f"wrote {len(self.figures)} files{what[self.kind]} to {folder}"]
+        return ([f"wrote {len(self.figures)} files to {folder}:"] + [f"  {f}" for f in self.figures]
+                + [f"  {line}" for line in self.recovery])
 
 
 def report(source, output: "str | os.PathLike") -> Report:
     """The figures of a results file (a fit or a strain fit), of a movie file written by ``spectra``, or of
-    :class:`~pixelkinetics.kinetics.results.Results` in memory, written into the folder ``output``
-    (``pixelkinetics report``)."""
-    if not isinstance(source, (str, os.PathLike)):
+    :class:`~pixelkinetics.kinetics.results.Results` in memory (``Results.of_fit(result, movies)`` for a fit
+    just made), written into the folder ``output`` (``pixelkinetics report``)."""
+    if isinstance(source, kinetics.Results):
         return _fit_report(source, output)
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"report draws a results file or Results, got {type(source).__name__} (a fit's Results: "
+                        "Results.of_fit(result, movies))")
     kind = file_kind(source)
     if kind == "strain-results":
         return Report(kind, mechanics.write_strain_report(source, output))
@@ -88,3 +89,19 @@ def info(path: "str | os.PathLike") -> List[str]:
         lines.append(f"  {m.name}: {T} frames over {duration(m.time[-1] - m.time[0])}, {H}x{W} pixels, "
                      f"{m.n_sites} sites, {m.driving} driving, {100 * missing:.1f}% missing")
     return lines
+
+
+def synth_stacks(output: "str | os.PathLike", *, particles: int = 4, sites: Tuple[int, int] = (150, 300),
+                 frames: int = 8, energies: int = 50, i0_rate: float = 2e6, dwell: float = 2e-3,
+                 seed: int = 0) -> Tuple[list, str]:
+    """Synthetic STXM stacks of a simulated movie (``pixelkinetics synth-stacks``): Poisson counts with
+    stage drift, written to ``output`` (plain HDF5), with the reference spectra beside it
+    (OUTPUT_references.txt). Returns the stacks and the references' path."""
+    movies, truth = kinetics.synth(particles=particles, sites=sites, frames=frames, noise=0.0, n_sub=40, seed=seed)
+    stacks, _, _, _, _ = spectra.movie_stacks([m.mask for m in movies], [truth.concentration[m.name] for m in movies],
+                                      movies[0].time, n_energies=energies, i0_rate=i0_rate, dwell=dwell, rng=seed)
+    spectra.write_stacks(output, stacks)
+    references = os.path.splitext(os.fspath(output))[0] + "_references.txt"
+    energy = np.linspace(698.0, 732.0, 341)
+    spectra.write_references(references, energy, spectra.fe_l3_references(energy), list(spectra.REFERENCE_NAMES))
+    return stacks, references

@@ -14,6 +14,7 @@ import os
 import sys
 import time
 import traceback
+from contextlib import contextmanager
 from typing import List, Optional
 
 from .._core import SolverError, set_num_threads
@@ -35,12 +36,21 @@ class _Console(logging.Handler):
             print(f"  {record.getMessage()}", file=sys.stdout)
 
 
-def _log_to_console(speaks: bool) -> None:
+@contextmanager
+def _log_to_console(speaks: bool):
+    """The package's log on the terminal while a command runs (one rank speaks for an MPI job); the logger
+    is left as it was found, for the Python session around an in-process call."""
     logger = logging.getLogger("pixelkinetics")
-    if not any(isinstance(h, _Console) for h in logger.handlers):
-        logger.addHandler(_Console())
+    handler, before = _Console(), (logger.level, logger.propagate)
+    logger.addHandler(handler)
     logger.propagate = False
-    logger.setLevel(logging.INFO if speaks else logging.ERROR)  # one rank speaks for an MPI job
+    logger.setLevel(logging.INFO if speaks else logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(before[0])
+        logger.propagate = before[1]
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -56,13 +66,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     stdout = sys.stdout
     if quiet_rank:  # rank 0 speaks for the job
         sys.stdout = open(os.devnull, "w")
-    _log_to_console(not quiet_rank)
     try:
         if args.threads is not None:
             set_num_threads(args.threads)
         elif size_of(comm) > 1 and "OMP_NUM_THREADS" not in os.environ:
             set_num_threads(_threads_per_rank())
-        return args.run(args)
+        with _log_to_console(not quiet_rank):
+            return args.run(args)
     except (ValueError, FileNotFoundError, SolverError, CollectiveError) as exc:
         if not quiet_rank:
             print(f"pixelkinetics: error: {exc}", file=sys.stderr)

@@ -42,7 +42,7 @@ def synth(args: argparse.Namespace) -> int:
 
 
 def fit(args: argparse.Namespace) -> int:
-    print(f"pixelkinetics fit {args.data} -> {args.output}")
+    print(f"pixelkinetics fit {args.data} -> {args.output} ({pk.processes(args.comm)})")
     result = pk.fit(args.data, args.config, output=args.output, resume=args.resume, max_iter=args.max_iter,
                     progress=_progress(args), comm=args.comm)
     say(result.summary())
@@ -110,9 +110,7 @@ def simulate(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
-    made = pk.report(args.results, args.output)
-    print("\n".join(made.summary()[:1]))
-    say(made.summary()[1:])
+    print("\n".join(pk.report(args.results, args.output).summary()))
     return 0
 
 
@@ -165,6 +163,7 @@ def synth_strain(args: argparse.Namespace) -> int:
                                 composition_noise=args.composition_noise, angle_deg=args.angle_deg,
                                 convention=args.convention, seed=args.seed)
     print(f"wrote {args.output}: {len(particles)} particle(s) of {args.size}x{args.size} pixels "
-          f"({args.patterns}), strain noise {args.noise:g}, {args.convention} convention")
+          f"({args.patterns}), LiFePO4 a-c misfit {pk.mechanics.LFP_MISFIT}, strain noise {args.noise:g}, "
+          f"{args.convention} convention")
     print(f"next: pixelkinetics strain {args.output} -o strain_fit.h5 --report strain_report")
     return 0

@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.set_defaults(run=commands.fit)
 
     sweep = sub.add_parser("sweep", help="run a grid or list of fits or solver variants (over MPI ranks if any)")
-    sweep.add_argument("sweep", help="TOML sweep file (see pixelkinetics.sweep)")
+    sweep.add_argument("sweep", help="TOML sweep file (see pixelkinetics.kinetics.sweep)")
     sweep.add_argument("-o", "--output", help="sweep results file (default: the sweep file's 'output', or "
                                               "its name with .h5)")
     sweep.add_argument("--resume", action="store_true", help="skip the runs already stored in the output")

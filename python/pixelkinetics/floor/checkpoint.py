@@ -18,10 +18,10 @@ import h5py
 import numpy as np
 
 from .hdf5 import atomic_h5, read_tree, write_tree
-from .parallel import on_root, rank_of
+from .parallel import on_root
 
 
-def fingerprint(*parts: Any) -> str:
+def digest(*parts: Any) -> str:
     """A hex digest of JSON-able parts and arrays (arrays hashed by their bytes, NaN included)."""
     h = hashlib.sha256()
     for part in parts:
@@ -92,6 +92,9 @@ class Checkpoint:
         on_root(self.comm, write)
 
     def discard(self) -> None:
-        """Remove the file: call it once the run's results are stored."""
-        if self.exists() and rank_of(self.comm) == 0:
-            os.remove(self.path)
+        """Remove the file: call it once the run's results are stored (rank 0 removes it)."""
+        def remove():
+            if self.exists():
+                os.remove(self.path)
+
+        on_root(self.comm, remove)

@@ -64,11 +64,6 @@ def attr_str(group: h5py.Group, name: str, default: str) -> str:
     return text(group.attrs.get(name, default))
 
 
-def attributes(obj: "h5py.Group | h5py.Dataset") -> Dict[str, Any]:
-    """All attributes, strings decoded."""
-    return {k: text(v) if isinstance(v, bytes) else v for k, v in obj.attrs.items()}
-
-
 def strings(values) -> List[str]:
     """An HDF5 string array (or one string) as a list; empty entries (placeholders of empty lists) dropped."""
     return [text(v) for v in np.atleast_1d(values) if v]
@@ -87,10 +82,15 @@ def replace_dataset(group: h5py.Group, name: str, data, **options) -> None:
 
 
 def _scalar(value):
-    """An attribute as a Python scalar (strings decoded); arrays of several values stay arrays."""
+    """An attribute's value: a NumPy scalar as a Python one, bytes decoded, arrays as they are."""
     if isinstance(value, bytes):
         return text(value)
-    return value.item() if np.size(value) == 1 and hasattr(value, "item") else value
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def attributes(obj: "h5py.Group | h5py.Dataset") -> Dict[str, Any]:
+    """All attributes, scalars as Python scalars, strings decoded."""
+    return {k: _scalar(v) for k, v in obj.attrs.items()}
 
 
 # -- trees ------------------------------------------------------------------------------------------------
@@ -111,7 +111,7 @@ def write_tree(group: h5py.Group, tree: Mapping[str, Any]) -> None:
 def read_tree(group: h5py.Group) -> Dict[str, Any]:
     """The nested mapping :func:`write_tree` wrote: groups as dicts, datasets as arrays (string datasets as
     lists of str), attributes as Python scalars."""
-    out: Dict[str, Any] = {k: _scalar(v) for k, v in group.attrs.items()}
+    out: Dict[str, Any] = attributes(group)
     for key, obj in group.items():
         if isinstance(obj, h5py.Group):
             out[key] = read_tree(obj)

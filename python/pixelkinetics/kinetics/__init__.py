@@ -28,7 +28,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(__name__, submod_attrs={
     "results": ["FittedMovie", "Results", "Uncertainty", "add_intervals", "as_estimate", "is_results",
                 "load_results", "write_results"],
     "sweep": ["Sweep", "SweepOutcome", "load_sweep", "read_runs", "run_sweep"],
-    "synthetic": ["SyntheticTruth", "make_movies"],
+    "synthetic": ["SyntheticTruth", "make_movies", "synth"],
     "truth": ["recovery_lines"],
     "uncertainty": ["Posterior", "laplace"],
 })

@@ -46,7 +46,7 @@ import numpy as np
 from scipy import stats
 
 from .._core import SolverError
-from ..floor.checkpoint import Checkpoint, fingerprint
+from ..floor.checkpoint import Checkpoint, digest
 from ..floor.parallel import CollectiveError, on_root, processes, rank_of, size_of
 from ..floor.progress import progress as progress_bar
 from .config import FitConfig
@@ -58,7 +58,7 @@ from .movie import Movie
 from .observations import EPS
 from .params import CURVE_GRID, CURVES, Params
 from .problem import Problem
-from .results import INTERVAL_KINDS, Uncertainty, add_intervals, as_estimate, curve_table
+from .results import INTERVAL_KINDS, Uncertainty, add_intervals, curve_table, estimate_of
 
 logger = logging.getLogger(__name__)
 
@@ -271,8 +271,7 @@ def bootstrap(data, estimate, n: int = 40, *, level: float = 0.95, method: str =
         raise ValueError(f"seed must be a non-negative integer, got {seed}")
     t_start = time.perf_counter()
     movies, _ = read_data(data, comm)
-    estimate = as_estimate(estimate)
-    estimate.check(movies, where=os.fspath(output) if output is not None else "the estimate")
+    estimate = estimate_of(estimate, movies, comm)
     config, params = estimate.config, estimate.params
     logger.info(f"{n} refits of data simulated at the estimate, {len(movies)} particles, seed {seed} "
                 f"({processes(comm)})")
@@ -283,7 +282,7 @@ def bootstrap(data, estimate, n: int = 40, *, level: float = 0.95, method: str =
     if checkpoint is None and output is not None:
         checkpoint = f"{os.fspath(output)}.bootstrap-checkpoint"
     # The replicates belong to these data, this fit and this seed.
-    store = Checkpoint(checkpoint, fingerprint(config.identity(), data_fingerprint(movies), params.values(),
+    store = Checkpoint(checkpoint, digest(config.identity(), data_fingerprint(movies), params.values(),
                                                params.j0_base, seed), "bootstrap", comm)
     note = store.note(resume)
     if note:

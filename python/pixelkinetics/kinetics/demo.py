@@ -27,10 +27,11 @@ class Demo:
     results: Results
     figures: List[Path]
     synth_time: float
+    noise: float
 
     def summary(self) -> List[str]:
         n_sites = sum(m.n_sites for m in self.movies)
-        return ([f"wrote {self.data}: {n_sites} sites, {self.movies[0].shape[0]} frames "
+        return ([f"wrote {self.data}: {n_sites} sites, {self.movies[0].shape[0]} frames, noise {self.noise} "
                  f"({self.synth_time:.1f} s)"] + self.fit.summary() + recovery_lines(self.results)
                 + [f"wrote {self.results_file} and {len(self.figures)} report files in {self.figures[-1].parent}"])
 
@@ -51,4 +52,4 @@ def demo(output: "str | os.PathLike" = "demo_output", *, particles: int = 12, si
     result = fit(data, output=results_file, max_iter=max_iter, progress=progress)
     results = Results.of_fit(result, movies, data_path=data)
     figures = write_report(results, out / "report")
-    return Demo(data, results_file, movies, result, results, figures, synth_time)
+    return Demo(data, results_file, movies, result, results, figures, synth_time, noise)

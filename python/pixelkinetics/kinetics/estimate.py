@@ -2,7 +2,8 @@
 it was fitted with and the fingerprint of the data it was fitted to.
 
 :func:`pixelkinetics.fit` returns it (``FitResult.estimate``), a results file holds it
-(``Results.estimate``), and ``uq``, ``bootstrap``, ``simulate`` and ``report`` take it, so that no
+(``Results.estimate``), and ``uq``, ``bootstrap`` and ``simulate`` take it (``report`` takes the
+:class:`~pixelkinetics.kinetics.results.Results` of a fit, in memory or read from its file), so that no
 workflow writes a result and reads it back to go on.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from ..floor.checkpoint import fingerprint
+from ..floor.checkpoint import digest
 from .config import FitConfig
 from .movie import Movie
 from .params import Params
@@ -25,7 +26,7 @@ def data_fingerprint(movies: Sequence[Movie]) -> str:
     for m in movies:
         parts += [[m.name, m.kind, m.driving], m.mask, np.nan_to_num(m.concentration, nan=-1.0), m.time]
         parts += [np.asarray(v) for v in (m.sigma, m.voltage, m.current, m.site_weight) if v is not None]
-    return fingerprint(*parts)
+    return digest(*parts)
 
 
 @dataclass
@@ -40,12 +41,16 @@ class Estimate:
     c0: Optional[Dict[str, np.ndarray]] = None
     fingerprint: Optional[str] = None
 
-    def check(self, movies: Sequence[Movie], where: str = "the estimate") -> None:
-        """Refuse movies this estimate does not belong to: a particle it has no fit for, or data other than
-        those it was fitted to (when its fingerprint is known)."""
+    def covers(self, movies: Sequence[Movie], where: str = "the estimate") -> None:
+        """Refuse movies of particles this estimate has no fit for."""
         missing = [m.name for m in movies if m.name not in self.theta]
         if missing:
             raise ValueError(f"{where}: no fit for the particles {missing}")
+
+    def check(self, movies: Sequence[Movie], where: str = "the estimate") -> None:
+        """Refuse movies this estimate does not belong to: a particle it has no fit for, or data other than
+        those it was fitted to (when its fingerprint is known): its error bars are those of these data."""
+        self.covers(movies, where)
         if self.fingerprint is not None and self.fingerprint != data_fingerprint(movies):
             raise ValueError(f"{where}: fitted to other data than these (the data's fingerprint differs); "
                              "give the data file that was fitted")

@@ -27,7 +27,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from ..floor.checkpoint import Checkpoint, fingerprint
+from ..floor.checkpoint import Checkpoint, digest
 from ..floor.parallel import on_root, processes, rank_of
 from .config import FitConfig, as_config
 from .estimate import Estimate, data_fingerprint
@@ -75,7 +75,7 @@ class FitResult:
 
     @property
     def estimate(self) -> Estimate:
-        """The fitted point, for uq, bootstrap, simulate and report."""
+        """The fitted point, for uq, bootstrap and simulate."""
         return Estimate(self.config, self.params, self.theta, self.c0, self.fingerprint)
 
     def summary(self) -> List[str]:
@@ -112,12 +112,12 @@ def fit(data, config=None, *, output: "Optional[str | os.PathLike]" = None,
     movies, path = read_data(data, comm)
     config = as_config(config, comm)
     pixels = (", theta" if config.fit_theta else "") + (", c0" if config.fit_initial else "")
-    logger.info(f"free: {', '.join(config.free) or 'none'}{pixels}; {processes(comm)}")
+    logger.debug(f"free: {', '.join(config.free) or 'none'}{pixels}; {processes(comm)}")
     if checkpoint is None and output is not None:
         checkpoint = f"{os.fspath(output)}.checkpoint"
     data_id = data_fingerprint(movies)
     # The checkpoint is never resumed on other data or another configuration.
-    store = Checkpoint(checkpoint, fingerprint(config.identity(), data_id), "fit", comm)
+    store = Checkpoint(checkpoint, digest(config.identity(), data_id), "fit", comm)
     note = store.note(resume)
     if note:
         logger.info(note)

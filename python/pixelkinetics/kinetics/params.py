@@ -118,6 +118,12 @@ class Params:
         c, eta = np.broadcast_arrays(np.asarray(c, float), np.asarray(eta, float))
         return _core.reaction_rate(self.to_core(), c.ravel(), eta.ravel())[0].reshape(c.shape)
 
+    def slopes(self, c: float, eta: float) -> Tuple[float, float, float]:
+        """(d mu_h / dc, d ln j0 / dc, d rate / d eta) at one state (c, eta), from the core."""
+        g, at = self.to_core(), np.array([float(c)])
+        return (float(_core.homogeneous_potential(g, at)[1][0]), float(_core.exchange_current(g, at)[1][0]),
+                float(_core.reaction_rate(g, at, np.array([float(eta)]))[1][0]))
+
     def curve(self, which: str, c) -> np.ndarray:
         """One of :data:`CURVES`: "ln_j0", ln(k0 j0(c)) (the rate scale of an average pixel), or "mu_h"."""
         if which == "ln_j0":

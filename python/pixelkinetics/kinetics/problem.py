@@ -9,10 +9,11 @@ import numpy as np
 from scipy.special import ndtri
 
 from .. import _core
-from ..floor.parallel import Shards, agree, fingerprint
+from ..floor.parallel import agree, fingerprint
 from .movie import Movie
 from .observations import BLUR_COPIES, initial_condition, observation_weight, quantile_match, rate_drive, site_weight
 from .params import Params
+from .sharding import Shards
 
 
 @dataclass

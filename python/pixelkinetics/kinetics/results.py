@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 
 from ..floor.hdf5 import atomic_h5, attributes, open_file, read_dataset, replace_dataset, string_array, strings
+from ..floor.parallel import agree
 from .config import FitConfig
 from .estimate import Estimate
 from .files import Truth, load_truth, read_params, read_truth, write_params, write_truth
@@ -129,6 +130,8 @@ class Results:
         if data_path is not None:
             fit["data"] = os.fspath(data_path)
             truth = truth if truth is not None else load_truth(data_path)
+        if truth is not None and hasattr(truth, "params"):  # a SyntheticTruth: what a truth file holds of it
+            truth = (truth.params, truth.theta)
         if result.fingerprint is not None:
             fit["fingerprint"] = result.fingerprint
         return cls(result.params, particles, dict(result.history), fit, truth)
@@ -143,9 +146,22 @@ class Results:
 
     @property
     def estimate(self) -> Estimate:
-        """The fitted point, for uq, bootstrap, simulate and report."""
+        """The fitted point, for uq, bootstrap and simulate."""
         return Estimate(self.config, self.params, {n: p.theta for n, p in self.particles.items()},
                         {n: p.c0 for n, p in self.particles.items()}, self.fit.get("fingerprint"))
+
+
+def estimate_of(source, movies: Sequence[Movie], comm=None) -> Estimate:
+    """The estimate of ``source`` (as :func:`as_estimate` takes it), refused unless it was fitted to these
+    movies (:meth:`Estimate.check`); read and checked on every rank of ``comm``, which fail together."""
+    where = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "the estimate"
+
+    def read() -> Estimate:
+        estimate = as_estimate(source)
+        estimate.check(movies, where)
+        return estimate
+
+    return agree(comm, read)
 
 
 def as_estimate(source) -> Estimate:

@@ -10,6 +10,7 @@ from typing import Dict, List, Optional
 from .config import as_config
 from .files import read_data, write_movies
 from .movie import Movie
+from .problem import Problem
 from .results import as_estimate
 
 
@@ -47,7 +48,8 @@ def simulate(data, estimate=None, *, config=None, output: "Optional[str | os.Pat
     else:
         config = as_config(config)
         params = config.initial
-    problem = config.problem(movies, newton_budget=0.0)
+    # The integration settings alone: the loss's settings (sigma, the theta penalties) must not change the movies.
+    problem = Problem(movies, scheme=config.scheme, n_sub=config.n_sub, newton_tol=config.newton_tol)
     solution = problem.solve(params, theta, c0)
     out = [dataclasses.replace(m, concentration=solution.concentration[m.name], sigma=None,
                                kind="tracked" if m.is_population else "particle",

@@ -25,7 +25,6 @@ import numpy as np
 from scipy.integrate import quad
 from scipy.optimize import brentq
 
-from .. import _core
 from .._core import SolverError
 from ..floor.figures import figure
 from .config import as_config
@@ -40,30 +39,24 @@ NMC_DEMO = dict(k0=0.05, alpha=0.5, Omega=1.0, kappa=0.0, B=0.0, D=0.0, b=[0.0],
 
 
 # -- the growth rate of the analysis --------------------------------------------------------------------
-def _rate(params: Params, c: float, eta: float):
-    """(R, dR/d eta) of a site at (c, eta), from the core."""
-    values, slopes = _core.reaction_rate(params.to_core(), np.array([c]), np.array([eta]))
-    return float(values[0]), float(slopes[0])
-
-
 def overpotential(params: Params, c: float, current: float) -> float:
     """The overpotential eta at which a particle of composition c reacts at rate ``current`` (1/s):
     k0 j0(c) g(eta) = current (the rate falls monotonically from +inf to -inf in eta, so eta is unique)."""
+    def excess(eta: float) -> float:
+        return float(params.rate(c, eta)) - current
+
     lo, hi = -1.0, 1.0
-    while _rate(params, c, lo)[0] < current:
+    while excess(lo) < 0:
         lo *= 2
-    while _rate(params, c, hi)[0] > current:
+    while excess(hi) > 0:
         hi *= 2
-    return brentq(lambda e: _rate(params, c, e)[0] - current, lo, hi, xtol=1e-14, rtol=1e-14)
+    return brentq(excess, lo, hi, xtol=1e-14, rtol=1e-14)
 
 
 def growth_rate(params: Params, c: float, current: float) -> float:
     """lambda(c, I) of the module docstring, in 1/s: > 0 where a homogeneous population splits."""
-    eta = overpotential(params, c, current)
-    g, at = params.to_core(), np.array([c])
-    dlog_j0 = float(_core.exchange_current(g, at)[1][0])
-    dmu_h = float(_core.homogeneous_potential(g, at)[1][0])
-    return current * dlog_j0 + _rate(params, c, eta)[1] * dmu_h
+    dmu_h, dlog_j0, drate = params.slopes(c, overpotential(params, c, current))
+    return current * dlog_j0 + drate * dmu_h
 
 
 def phase_diagram(params: Params, currents: np.ndarray, compositions: np.ndarray) -> np.ndarray:

@@ -49,7 +49,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import h5py
 import numpy as np
 
-from ..floor.hdf5 import atomic_file, atomic_h5, read_tree, write_tree
+from ..floor.hdf5 import atomic_file, atomic_h5, attributes
 from ..floor.parallel import agree, on_root, processes, rank_of, size_of
 from ..floor.progress import progress as progress_bar
 from ..floor.toml import read_toml
@@ -309,7 +309,7 @@ def _evaluate_record(task: Task, movies) -> Dict[str, Any]:
     params, theta, c0 = config.initial, None, None
     if task.point is not None:
         point = as_estimate(task.point)
-        point.check(movies, where=task.point)
+        point.covers(movies, where=task.point)  # its particles; the run may have picked some or added noise
         params = point.params
         theta = {m.name: point.theta[m.name] for m in movies}
         c0 = {m.name: point.c0[m.name] for m in movies}
@@ -361,8 +361,8 @@ def execute(task: Task) -> Dict[str, Any]:
 # -- the results file ----------------------------------------------------------------------------------
 def _store(path: str, sweep: Sweep, record: Mapping[str, Any]) -> None:
     """Add one run to the sweep results file, in a copy renamed over it. The file is the sweep's checkpoint:
-    runs are stored as trees (:func:`~pixelkinetics.floor.hdf5.write_tree`), the format of every checkpoint,
-    each with the ``spec`` that identifies its outcome."""
+    each run is stored as it finishes, with the ``spec`` that identifies its outcome, and a resumed sweep
+    skips the runs stored with the same spec."""
     fresh = not os.path.exists(path)
     with atomic_h5(path, update=not fresh) as f:
         if fresh:
@@ -374,20 +374,27 @@ def _store(path: str, sweep: Sweep, record: Mapping[str, Any]) -> None:
         runs = f.require_group("runs")
         if record["name"] in runs:
             del runs[record["name"]]
-        write_tree(runs.create_group(record["name"]),
-                   {k: int(v) if isinstance(v, (bool, np.bool_)) else v for k, v in record.items()})
+        g = runs.create_group(record["name"])
+        for key, value in record.items():
+            if key == "theta":
+                for particle, t in value.items():
+                    g.create_dataset(f"theta/{particle}", data=t, compression="gzip")
+            elif isinstance(value, np.ndarray):
+                g.create_dataset(key, data=value)
+            else:
+                g.attrs[key] = int(value) if isinstance(value, (bool, np.bool_)) else value
 
 
 def read_runs(path: "str | os.PathLike") -> Dict[str, Dict[str, Any]]:
-    """{run name: what was stored of it (scalars, ``theta`` maps of fits, ``grad`` of evaluations)} of a
-    sweep results file."""
+    """{run name: its stored scalars (and ``grad`` for evaluate runs)} of a sweep results file."""
     path = os.fspath(path)
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
         raise ValueError(f"{path}: not a readable sweep results file ({exc})") from None
     with f:
-        return {name: read_tree(g) for name, g in f["runs"].items()} if "runs" in f else {}
+        runs = f["runs"].items() if "runs" in f else []
+        return {name: {**attributes(g), **({"grad": g["grad"][()]} if "grad" in g else {})} for name, g in runs}
 
 
 # -- running -------------------------------------------------------------------------------------------
@@ -564,5 +571,5 @@ def sweep_summary(path: "str | os.PathLike", output: "Optional[str | os.PathLike
     """What a sweep has stored so far (``pixelkinetics sweep --summary``), running nothing."""
     plan = load_sweep(path, None if output is None else os.fspath(output))
     records = read_runs(plan.output) if os.path.exists(plan.output) else {}
-    return SweepOutcome(records, [], list(records),
+    return SweepOutcome(records, [], [],
                         summary_rows(records, plan.kind, plan.reference, [t.name for t in plan.tasks]), plan.output)

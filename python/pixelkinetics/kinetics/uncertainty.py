@@ -46,7 +46,7 @@ from .movie import Movie
 from .observations import EPS, count_observations
 from .params import CURVE_GRID, CURVES, Params
 from .problem import Problem
-from .results import INTERVAL_KINDS, Uncertainty, add_intervals, as_estimate, curve_table
+from .results import INTERVAL_KINDS, Uncertainty, add_intervals, as_estimate, curve_table, estimate_of
 
 logger = logging.getLogger(__name__)
 
@@ -380,8 +380,7 @@ def uq(data, estimate, *, level: float = 0.95, free: Optional[Sequence[str]] = N
     :func:`pixelkinetics.fit`.
     """
     movies, _ = read_data(data, comm)
-    estimate = as_estimate(estimate)
-    estimate.check(movies, where=os.fspath(output) if output is not None else "the estimate")
+    estimate = estimate_of(estimate, movies, comm)
     if free is not None:
         estimate = estimate.with_free(free)
     posterior = laplace(movies, estimate, level=level, progress=progress, comm=comm)

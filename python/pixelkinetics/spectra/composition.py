@@ -1,5 +1,4 @@
-"""The spectral workflows: STXM image stacks to a composition movie file (``pixelkinetics spectra``), and
-synthetic stacks of a simulated movie to try it on (``pixelkinetics synth-stacks``)."""
+"""The spectral workflow: STXM image stacks to a composition movie file (``pixelkinetics spectra``)."""
 from __future__ import annotations
 
 import logging
@@ -12,13 +11,11 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..kinetics.movie import Movie
-from ..kinetics.synthetic import synth
 from .files import write_spectral_movie
 from .pipeline import SpectralMovie, SpectraOptions, particle_movies, reduce_stacks, segment
-from .readers import interpolate_spectra, read_i0, read_references, read_stacks, write_references, write_stacks
+from .readers import interpolate_spectra, read_i0, read_references, read_stacks
 from .report import write_spectra_report
 from .stack import Stack
-from .synthetic import REFERENCE_NAMES, fe_l3_references, movie_stacks
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +61,8 @@ def composition_movie(stacks: Sequence[Union[str, os.PathLike, Stack]], referenc
     energies; the rest as :class:`SpectraOptions` and :func:`segment` take them. output: the movie file to
     write (``fit`` reads it); report: a folder for the figures of the spectral step (needs ``output``).
     """
+    if report is not None and output is None:
+        raise ValueError("a report of the spectral step is drawn from its movie file: give an output")
     t0 = time.perf_counter()
     stacks = [s for item in stacks for s in ([item] if isinstance(item, Stack) else read_stacks(item))]
     if not stacks:
@@ -95,23 +94,5 @@ def composition_movie(stacks: Sequence[Union[str, os.PathLike, Stack]], referenc
         write_spectral_movie(output, spectral, movies, labels)
         if report is not None:
             figures = write_spectra_report(output, report)
-    elif report is not None:
-        raise ValueError("a report of the spectral step is drawn from its movie file: give an output")
     return CompositionMovie(spectral, movies, labels, None if output is None else os.fspath(output), figures,
                             time.perf_counter() - t0)
-
-
-def synth_stacks(output: "str | os.PathLike", *, particles: int = 4, sites: Tuple[int, int] = (150, 300),
-                 frames: int = 8, energies: int = 50, i0_rate: float = 2e6, dwell: float = 2e-3,
-                 seed: int = 0) -> Tuple[List[Stack], str]:
-    """Synthetic STXM stacks of a simulated movie (``pixelkinetics synth-stacks``): Poisson counts with
-    stage drift, written to ``output`` (plain HDF5), with the reference spectra beside it
-    (OUTPUT_references.txt). Returns the stacks and the references' path."""
-    movies, truth = synth(particles=particles, sites=sites, frames=frames, noise=0.0, n_sub=40, seed=seed)
-    stacks, _, _, _, _ = movie_stacks([m.mask for m in movies], [truth.concentration[m.name] for m in movies],
-                                      movies[0].time, n_energies=energies, i0_rate=i0_rate, dwell=dwell, rng=seed)
-    write_stacks(output, stacks)
-    references = os.path.splitext(os.fspath(output))[0] + "_references.txt"
-    energy = np.linspace(698.0, 732.0, 341)
-    write_references(references, energy, fe_l3_references(energy), list(REFERENCE_NAMES))
-    return stacks, references

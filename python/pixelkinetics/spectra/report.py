@@ -17,10 +17,8 @@ from typing import List
 import matplotlib
 import numpy as np
 
-from ..floor.figures import figure
+from ..floor.figures import colormap, figure
 from .files import read_spectral
-
-_BAD = "0.85"
 
 
 def _stacks_shown(T: int) -> List[int]:
@@ -124,8 +122,7 @@ def _composition_figure(s: dict):
     axes = fig.subplots(2, len(shown), squeeze=False)
     with np.errstate(invalid="ignore", divide="ignore"):
         solid = s["amount"] > 3 * s["amount_sd"]
-    c_map = matplotlib.colormaps["viridis"].with_extremes(bad=_BAD)
-    s_map = matplotlib.colormaps["magma"].with_extremes(bad=_BAD)
+    c_map, s_map = colormap("viridis"), colormap("magma")
     sg = s["sigma"][solid & np.isfinite(s["sigma"])]
     top = float(np.percentile(sg, 95)) if sg.size else 0.1
     for col, t in enumerate(shown):
