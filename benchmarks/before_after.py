@@ -58,10 +58,11 @@ space.precondition()
 objective = FitObjective(space, problem)
 u = 0.01 * np.random.default_rng(0).standard_normal(space.size)
 objective(u)
-t = time.perf_counter()
-for _ in range(5):
+seconds = np.inf
+for _ in range(10):  # the fastest of ten: the cost, without the machine's noise
+    t = time.perf_counter()
     f, g = objective(u)
-seconds = (time.perf_counter() - t) / 5
+    seconds = min(seconds, time.perf_counter() - t)
 value = f
 """,
     "loss and gradient (core)": """
@@ -69,10 +70,11 @@ p = pk.Params(k0=0.02, Omega=4.5, kappa=2.0, b=[0.0, 0.5, -0.3])
 prob = pk.Problem(movies, scheme="bdf2", n_sub=20, sigma=0.02, lam_s=2.0)
 theta = {m.name: np.where(m.mask, 0.0, np.nan) for m in movies}
 prob.loss_and_gradient(p, theta)
-t = time.perf_counter()
-for _ in range(5):
+seconds = np.inf
+for _ in range(10):
+    t = time.perf_counter()
     loss, g, _ = prob.loss_and_gradient(p, theta)
-seconds = (time.perf_counter() - t) / 5
+    seconds = min(seconds, time.perf_counter() - t)
 value = loss
 """,
 }
