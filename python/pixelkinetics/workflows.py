@@ -99,7 +99,8 @@ def synth_stacks(output: "str | os.PathLike", *, particles: int = 4, sites: Tupl
     (OUTPUT_references.txt). Returns the stacks and the references' path."""
     movies, truth = kinetics.synth(particles=particles, sites=sites, frames=frames, noise=0.0, n_sub=40, seed=seed)
     stacks, _, _, _, _ = spectra.movie_stacks([m.mask for m in movies], [truth.concentration[m.name] for m in movies],
-                                      movies[0].time, n_energies=energies, i0_rate=i0_rate, dwell=dwell, rng=seed)
+                                              movies[0].time, n_energies=energies, i0_rate=i0_rate, dwell=dwell,
+                                              rng=seed)
     spectra.write_stacks(output, stacks)
     references = os.path.splitext(os.fspath(output))[0] + "_references.txt"
     energy = np.linspace(698.0, 732.0, 341)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from typing import Any, Dict, Mapping, Optional
 
@@ -19,6 +20,8 @@ import numpy as np
 
 from .hdf5 import atomic_h5, read_tree, write_tree
 from .parallel import on_root
+
+logger = logging.getLogger(__name__)
 
 
 def digest(*parts: Any) -> str:
@@ -49,16 +52,13 @@ class Checkpoint:
     def exists(self) -> bool:
         return self.path is not None and os.path.exists(self.path)
 
-    def note(self, resume: bool) -> Optional[str]:
-        """What a user should know before the run starts: an old checkpoint that will be overwritten, or a
-        resume without one."""
-        if self.path is None:
-            return None
-        if self.exists() and not resume:
-            return f"{self.path} exists from an earlier run; starting afresh (pass --resume to continue it)"
-        if resume and not self.exists():
-            return f"no checkpoint {self.path}: starting afresh"
-        return None
+    def begin(self, resume: bool) -> Optional[Dict[str, Any]]:
+        """The saved tree to continue from when ``resume`` (None: start afresh), after telling the user of an
+        old checkpoint that will be overwritten or of a resume without one."""
+        if self.path is not None and self.exists() != resume:
+            logger.info(f"{self.path} exists from an earlier run; starting afresh (pass --resume to continue it)"
+                        if not resume else f"no checkpoint {self.path}: starting afresh")
+        return self.load() if resume else None
 
     def load(self) -> Optional[Dict[str, Any]]:
         """The saved tree, or None when there is no checkpoint; a checkpoint of other inputs or an

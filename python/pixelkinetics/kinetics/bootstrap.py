@@ -284,11 +284,8 @@ def bootstrap(data, estimate, n: int = 40, *, level: float = 0.95, method: str =
     # The replicates belong to these data, this fit and this seed.
     store = Checkpoint(checkpoint, digest(config.identity(), data_fingerprint(movies), params.values(),
                                                params.j0_base, seed), "bootstrap", comm)
-    note = store.note(resume)
-    if note:
-        logger.info(note)
     done, z, why = np.zeros(n, bool), np.full((n, len(coordinates.names)), np.nan), [""] * n
-    saved = store.load() if resume else None
+    saved = store.begin(resume)
     if saved is not None:
         m = min(n, saved["done"].shape[0])
         done[:m], z[:m], why[:m] = saved["done"][:m], saved["z"][:m], saved["why"][:m]

@@ -118,10 +118,7 @@ def fit(data, config=None, *, output: "Optional[str | os.PathLike]" = None,
     data_id = data_fingerprint(movies)
     # The checkpoint is never resumed on other data or another configuration.
     store = Checkpoint(checkpoint, digest(config.identity(), data_id), "fit", comm)
-    note = store.note(resume)
-    if note:
-        logger.info(note)
-    result = _optimise(movies, config, store, resume, max_iter, progress and rank_of(comm) == 0, comm)
+    result = _optimise(movies, config, store, store.begin(resume), max_iter, progress and rank_of(comm) == 0, comm)
     result.fingerprint = data_id
     if output is not None:
         on_root(comm, lambda: write_results(output, Results.of_fit(result, movies, data_path=path)))
@@ -129,8 +126,9 @@ def fit(data, config=None, *, output: "Optional[str | os.PathLike]" = None,
     return result
 
 
-def _optimise(movies: List[Movie], config: FitConfig, store: Checkpoint, resume: bool, max_iter: Optional[int],
+def _optimise(movies: List[Movie], config: FitConfig, store: Checkpoint, saved: Optional[Dict], max_iter: Optional[int],
               show: bool, comm) -> FitResult:
+    """The fit itself, from the start or from ``saved`` (a checkpoint's tree)."""
     if config.refuse_degenerate:
         config.check_identifiable(movies)
     limit = config.max_iter if max_iter is None else int(max_iter)
@@ -142,7 +140,6 @@ def _optimise(movies: List[Movie], config: FitConfig, store: Checkpoint, resume:
         n_free -= 1
 
     history: Dict[str, list] = {k: [] for k in HISTORY}
-    saved = store.load() if resume else None
     t_start = time.perf_counter()
     counters: Dict[str, float] = {}
     if saved is None:
